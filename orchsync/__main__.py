@@ -1,0 +1,3 @@
+from orchsync.cli import main
+
+main()

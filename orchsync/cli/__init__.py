@@ -1,0 +1,81 @@
+"""The `orchsync` command: a thin face over the library.
+
+Subcommands live in small modules and are imported only when invoked, so `orchsync --help`
+and cheap commands never pay for duckdb, pygit2, watchfiles, jinja2 or mcp.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from orchsync import __version__
+from orchsync.errors import ExitCode, OrchsyncError
+
+__all__ = ["main"]
+
+# command name -> "module:attribute" (relative to orchsync.cli), with a one-line help shown
+# by `orchsync --help` without importing the module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("check:check", "Parse the tree and report invalid files and broken references."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target[0].split(":")
+        module = importlib.import_module(f"orchsync.cli.{module_name}")
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OrchsyncError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(int(exc.exit_code))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="orchsync")
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False),
+    envvar="ORCHSYNC_REPO",
+    help="Repository to work on (default: the git root above the current directory).",
+)
+@click.pass_context
+def cli(ctx: click.Context, repo: str | None) -> None:
+    """Sprints, tasks and agents as plain files in git, indexed in DuckDB.
+
+    Files under delegation/ are the truth, git is the history, and the index in
+    .git/orchsync/ is disposable: `orchsync reindex` rebuilds it from git.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["repo"] = repo
+
+
+def main() -> None:
+    try:
+        cli(prog_name="orchsync")
+    except OrchsyncError as exc:  # raised while resolving arguments, before invoke
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))
+
+
+__all__ += ["ExitCode", "cli"]

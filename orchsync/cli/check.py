@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import click
+
+from orchsync.checks import cross_file
+from orchsync.cli.common import emit_json, repo_option
+from orchsync.errors import ExitCode
+from orchsync.repo import Repo
+from orchsync.tree import list_files, load_tree
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Output diagnostics as JSON.")
+@repo_option
+def check(repo: Repo, paths: tuple[str, ...], as_json: bool) -> None:
+    """Parse the tree and report invalid files and broken references.
+
+    Prints `path:line: field: message` per problem; exits 1 when any file is invalid.
+    Cross-file rules (duplicate codes, unknown dependencies, cycles) always look at the
+    whole tree, and report only problems in the PATHS asked about.
+    """
+    chosen = sorted(
+        {f for p in (paths or ("delegation",)) for f in list_files(repo.root, repo.rel(p))}
+    )
+    everything = load_tree(repo.root)
+    wanted = set(chosen)
+    parsed = [f for f in everything if f.path in wanted]
+    extra = sorted(wanted - {f.path for f in everything})
+    parsed += load_tree(repo.root, extra)
+    diagnostics = [d for f in parsed for d in f.diagnostics]
+    diagnostics += [d for d in cross_file(everything) if d.path in wanted]
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if as_json:
+        emit_json(
+            {
+                "files": len(parsed),
+                "errors": len(errors),
+                "diagnostics": [d.to_dict() for d in diagnostics],
+            }
+        )
+    else:
+        for d in diagnostics:
+            click.echo(f"{d}" if d.severity == "error" else f"{d} (warning)")
+        click.echo(f"{len(parsed)} files checked, {len(errors)} errors", err=True)
+    if errors:
+        raise SystemExit(int(ExitCode.FINDINGS))

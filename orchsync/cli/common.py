@@ -1,0 +1,108 @@
+"""What every command shares: `--repo` resolution, `--json`/`--format`, and one row renderer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Sequence
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from orchsync.repo import Repo, find_repo
+
+__all__ = ["emit_json", "get_repo", "output_options", "render_rows", "repo_option"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def repo_option(fn: F) -> F:
+    """`--repo PATH` on a subcommand too (`orchsync check --repo x` and `orchsync --repo x check`)."""
+
+    @click.option(
+        "--repo",
+        "repo_path",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Repository to work on (default: the git root above the current directory).",
+    )
+    @wraps(fn)
+    def wrapper(*args: Any, repo_path: str | None = None, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        chosen = repo_path or (ctx.find_root().obj or {}).get("repo")
+        return fn(*args, repo=find_repo(chosen), **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def get_repo(path: str | None = None) -> Repo:
+    ctx = click.get_current_context()
+    return find_repo(path or (ctx.find_root().obj or {}).get("repo"))
+
+
+def output_options(fn: F) -> F:
+    """`--json` and `--format table|csv|json` for every listing command."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Output JSON (same as --format json).")
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "csv", "json"]),
+        default="table",
+        show_default=True,
+        help="Output format.",
+    )
+    @wraps(fn)
+    def wrapper(*args: Any, as_json: bool = False, fmt: str = "table", **kwargs: Any) -> Any:
+        return fn(*args, fmt="json" if as_json else fmt, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+def render_rows(
+    rows: Sequence[dict[str, Any]],
+    fmt: str,
+    columns: Iterable[str] | None = None,
+    empty: str = "(none)",
+) -> None:
+    """Render a list of dicts as a table, CSV or a JSON array: the one renderer of listings."""
+    cols = list(columns) if columns is not None else (list(rows[0]) if rows else [])
+    if fmt == "json":
+        emit_json(list(rows))
+        return
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(cols)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in cols])
+        click.echo(buf.getvalue(), nl=False)
+        return
+    if not rows:
+        click.echo(empty)
+        return
+    cells = [[_cell(row.get(c)) for c in cols] for row in rows]
+    widths = [min(60, max(len(c), *(len(r[i]) for r in cells))) for i, c in enumerate(cols)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
+    click.echo("  ".join("-" * w for w in widths))
+    for r in cells:
+        click.echo("  ".join(_clip(v, w).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)
+
+
+def _clip(value: str, width: int) -> str:
+    value = value.replace("\n", " ")
+    return value if len(value) <= width else value[: width - 1] + "…"

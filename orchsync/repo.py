@@ -1,0 +1,80 @@
+"""Locate a repository and orchsync's runtime folder inside its git directory.
+
+Pure path work (no pygit2), so every command can resolve `--repo` without paying for imports.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchsync.errors import NotARepository
+from orchsync.layout import DELEGATION
+
+__all__ = ["Repo", "find_repo"]
+
+
+@dataclass(frozen=True, slots=True)
+class Repo:
+    """A work tree root and its git directory (a worktree's own, when in a linked worktree)."""
+
+    root: Path
+    git_dir: Path
+
+    @property
+    def delegation(self) -> Path:
+        return self.root / DELEGATION
+
+    @property
+    def runtime(self) -> Path:
+        """`.git/orchsync/`: index, locks, journal and logs; never in the work tree."""
+        return self.git_dir / "orchsync"
+
+    def ensure_runtime(self) -> Path:
+        self.runtime.mkdir(parents=True, exist_ok=True)
+        return self.runtime
+
+    @property
+    def index_path(self) -> Path:
+        return self.runtime / "index.duckdb"
+
+    def rel(self, path: str | os.PathLike[str]) -> str:
+        """A path (absolute, or relative to cwd) as a repo-relative POSIX string."""
+        p = Path(path)
+        if not p.is_absolute():
+            p = Path.cwd() / p
+        try:
+            return (
+                p.resolve().relative_to(self.root).as_posix()
+                if p.exists()
+                else _rel_lexical(p, self.root)
+            )
+        except ValueError as exc:
+            raise NotARepository(f"{path} is outside the repository {self.root}") from exc
+
+
+def _rel_lexical(p: Path, root: Path) -> str:
+    parent = p.parent.resolve() if p.parent.exists() else Path(os.path.abspath(p.parent))
+    return (parent / p.name).relative_to(root).as_posix()
+
+
+def find_repo(start: str | os.PathLike[str] | None = None) -> Repo:
+    """Walk up from `start` (default: cwd) to the nearest folder holding `.git`."""
+    here = Path(start or os.getcwd()).resolve()
+    if not here.exists():
+        raise NotARepository(f"{here} does not exist")
+    for candidate in (here, *here.parents):
+        dot_git = candidate / ".git"
+        if dot_git.is_dir():
+            return Repo(candidate, dot_git)
+        if dot_git.is_file():  # a linked worktree or submodule: `gitdir: <path>`
+            text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+            if text.startswith("gitdir:"):
+                git_dir = Path(text[len("gitdir:") :].strip())
+                if not git_dir.is_absolute():
+                    git_dir = (candidate / git_dir).resolve()
+                return Repo(candidate, git_dir)
+    raise NotARepository(
+        f"not a git repository (or any parent up to /): {here}; run `git init` first"
+    )
