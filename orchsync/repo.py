@@ -54,6 +54,45 @@ class Repo:
             raise NotARepository(f"{path} is outside the repository {self.root}") from exc
 
 
+    def head_ref(self) -> str | None:
+        """The branch HEAD points at (`refs/heads/main`), or None when detached. No pygit2."""
+        try:
+            text = (self.git_dir / "HEAD").read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        return text[5:].strip() if text.startswith("ref:") else None
+
+    def ref_tip(self, ref: str) -> str | None:
+        """A ref's commit id read from loose or packed refs, cheaply enough for every query."""
+        common = self.common_dir
+        for base in (self.git_dir, common):
+            try:
+                value = (base / ref).read_text(encoding="utf-8").strip()
+            except OSError:
+                continue
+            if value.startswith("ref:"):
+                return self.ref_tip(value[4:].strip())
+            return value or None
+        try:
+            with open(common / "packed-refs", encoding="utf-8") as fh:
+                for line in fh:
+                    if line.endswith(f" {ref}\n") or line.rstrip("\n").endswith(f" {ref}"):
+                        return line.split(" ", 1)[0]
+        except OSError:
+            pass
+        return None
+
+    @property
+    def common_dir(self) -> Path:
+        """The main .git of a linked worktree (refs and objects live there)."""
+        try:
+            text = (self.git_dir / "commondir").read_text(encoding="utf-8").strip()
+        except OSError:
+            return self.git_dir
+        p = Path(text)
+        return p if p.is_absolute() else (self.git_dir / p).resolve()
+
+
 def _rel_lexical(p: Path, root: Path) -> str:
     parent = p.parent.resolve() if p.parent.exists() else Path(os.path.abspath(p.parent))
     return (parent / p.name).relative_to(root).as_posix()

@@ -21,6 +21,7 @@ __all__ = ["main"]
 # by `orchsync --help` without importing the module.
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check:check", "Parse the tree and report invalid files and broken references."),
+    "merge-file": ("merge:merge_file_cmd", "Git merge driver: merge delegation files field by field."),
 }
 
 

@@ -4,7 +4,8 @@ import click
 
 from orchsync.checks import cross_file
 from orchsync.cli.common import emit_json, repo_option
-from orchsync.errors import ExitCode
+from orchsync.errors import ExitCode, UsageError
+from orchsync.layout import DELEGATION
 from orchsync.repo import Repo
 from orchsync.tree import list_files, load_tree
 
@@ -20,9 +21,11 @@ def check(repo: Repo, paths: tuple[str, ...], as_json: bool) -> None:
     Cross-file rules (duplicate codes, unknown dependencies, cycles) always look at the
     whole tree, and report only problems in the PATHS asked about.
     """
-    chosen = sorted(
-        {f for p in (paths or ("delegation",)) for f in list_files(repo.root, repo.rel(p))}
-    )
+    rels = [repo.rel(p) for p in paths] if paths else [DELEGATION]  # default: the repo's tree
+    missing = [p for p in paths if not (repo.root / repo.rel(p)).exists()]
+    if missing:
+        raise UsageError(f"no such file or directory: {', '.join(missing)}")
+    chosen = sorted({f for rel in rels for f in list_files(repo.root, rel)})
     everything = load_tree(repo.root)
     wanted = set(chosen)
     parsed = [f for f in everything if f.path in wanted]

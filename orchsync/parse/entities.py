@@ -65,7 +65,8 @@ def parse_file(path: str, raw: bytes) -> ParsedFile:
             Problem(
                 doc.lines.get((), 1),
                 None,
-                f"front matter must be a mapping of keys, not a {_yaml_type(data)}",
+                f"{'the file' if loc.kind in _YAML_KINDS else 'front matter'} must be a"
+                f" mapping of keys, not a {_yaml_type(data)}",
             )
         )
         data = {}

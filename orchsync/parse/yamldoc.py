@@ -120,7 +120,10 @@ def load_yaml(text: str, doc: Document, first_line: int = 1) -> Document:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + first_line if mark else None
             message = f"invalid YAML: {exc.problem or exc.context}"
-            if "\t" in text and "tab" in str(exc).lower() or (exc.problem and "\\t" in exc.problem):
+            rows = text.split("\n")
+            bad = rows[mark.line] if mark and mark.line < len(rows) else ""
+            indent = bad[: len(bad) - len(bad.lstrip(" \t"))]  # a tab here is the usual cause
+            if "\t" in indent or "tab" in str(exc).lower():
                 message += " (tabs are not allowed for indentation in YAML; use spaces)"
             doc.problems.append(Problem(line, None, message))
             return doc
@@ -155,10 +158,10 @@ def _walk(root: yaml.Node, doc: Document, first_line: int) -> bool:
     count = 0
     while stack:
         node, path = stack.pop()
-        if id(node) in seen:
+        if id(node) in seen:  # the second visit of a node is an alias (document order)
             doc.problems.append(
                 Problem(
-                    node.start_mark.line + first_line,
+                    _nearest_line(doc, path, node.start_mark.line + first_line),
                     _dotted(path) or None,
                     "YAML anchors and aliases are not allowed (refused to expand them)",
                 )
@@ -174,7 +177,7 @@ def _walk(root: yaml.Node, doc: Document, first_line: int) -> bool:
         doc.lines.setdefault(path, node.start_mark.line + first_line)
         if isinstance(node, yaml.MappingNode):
             keys: dict[str, int] = {}
-            for key_node, value_node in node.value:
+            for key_node, _value in node.value:
                 key = str(key_node.value)
                 line = key_node.start_mark.line + first_line
                 if key in keys:
@@ -187,11 +190,23 @@ def _walk(root: yaml.Node, doc: Document, first_line: int) -> bool:
                     )
                 keys[key] = line
                 doc.lines[(*path, key)] = line
-                stack.append((value_node, (*path, key)))
+            # pushed in reverse so nodes are visited in document order: an anchor is met
+            # before its aliases, and the alias (not the anchor) is the one reported
+            for key_node, value_node in reversed(node.value):
+                stack.append((value_node, (*path, str(key_node.value))))
         elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                stack.append((item, (*path, i)))
+            for i in reversed(range(len(node.value))):
+                stack.append((node.value[i], (*path, i)))
     return True
+
+
+def _nearest_line(doc: Document, path: FieldPath, default: int) -> int:
+    """The line recorded for path or its closest ancestor (an alias has no mark of its own)."""
+    while path:
+        if path in doc.lines:
+            return doc.lines[path]
+        path = path[:-1]
+    return default
 
 
 def _dotted(path: FieldPath) -> str:

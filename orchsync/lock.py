@@ -1,0 +1,76 @@
+"""The repo-wide lock: one `flock`ed file in `.git/orchsync/`.
+
+The kernel releases an flock when its holder dies, so a crashed sync or daemon never leaves a
+stale lock behind (a pid file would). Every write to git and to the index happens under it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+
+from orchsync.errors import LockTimeout
+
+__all__ = ["FileLock"]
+
+
+class FileLock:
+    """An exclusive flock with a timeout; re-entrant within one object is not supported."""
+
+    def __init__(self, path: Path, timeout: float = 30.0, what: str = "the orchsync lock") -> None:
+        self.path = path
+        self.timeout = timeout
+        self.what = what
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return False
+            raise
+        self._fd = fd
+        return True
+
+    def acquire(self) -> FileLock:
+        deadline = time.monotonic() + self.timeout
+        delay = 0.005
+        while not self.try_acquire():
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"{self.what} ({self.path}) is held by another process; gave up after {self.timeout:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        return self
+
+    def write_info(self, text: str) -> None:
+        """Record who holds the lock (for `status`); informative only, never trusted for liveness."""
+        assert self._fd is not None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, text.encode(), 0)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> FileLock:
+        return self.acquire()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()
+
+
+def read_info(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""

@@ -1,0 +1,247 @@
+"""The one sync function: changed files under delegation/ become a commit, events and rows.
+
+The daemon, `orchsync sync` and every write command call `sync`; nothing else commits.
+Pipeline: collect changes -> read + hash -> parse -> pair moves -> derive events -> commit
+(pygit2, compare-and-swap) -> update the user's git index -> catch the DuckDB index up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from orchsync.config import Config, load_config
+from orchsync.errors import SnapshotBlocked, UsageError
+from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
+from orchsync.gitstore import GitStore, RefMoved, file_mode
+from orchsync.indexer import CatchUp, ParseCache, catch_up
+from orchsync.layout import DELEGATION
+from orchsync.lock import FileLock
+from orchsync.model import ParsedFile
+from orchsync.noise import is_noise_path
+from orchsync.parse import parse_file
+from orchsync.repo import Repo
+from orchsync.trailers import compose_message
+from orchsync.tree import list_files
+
+__all__ = ["SyncResult", "git_blob_id", "lock_for", "pending_changes", "read_status", "sync"]
+
+MAX_RETRIES = 8
+
+
+@dataclass(slots=True)
+class SyncResult:
+    commit: str | None = None
+    ref: str | None = None
+    files: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    subject: str | None = None
+    blocked: str | None = None
+    dry_run: bool = False
+    index: CatchUp | None = None
+    invalid: list[ParsedFile] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "commit": self.commit, "ref": self.ref, "files": self.files, "subject": self.subject,
+            "blocked": self.blocked, "dry_run": self.dry_run,
+            "events": [{"event_type": e.event_type, "entity": e.entity_code, "path": e.path} for e in self.events],
+            "invalid": [{"path": p.path, "diagnostics": [str(d) for d in p.diagnostics]} for p in self.invalid],
+        }
+
+
+@dataclass(slots=True)
+class _Change:
+    path: str
+    old_blob: str | None
+    data: bytes | None  # None: deleted
+    mode: int = 0o100644
+
+
+def git_blob_id(data: bytes) -> str:
+    """The id git gives these bytes as a blob, computed without git (sha1 of header + data)."""
+    h = hashlib.sha1(b"blob %d\x00" % len(data))
+    h.update(data)
+    return h.hexdigest()
+
+
+def lock_for(repo: Repo, timeout: float = 30.0) -> FileLock:
+    return FileLock(repo.ensure_runtime() / "lock", timeout=timeout)
+
+
+def sync(repo: Repo, paths: Iterable[str] | None = None, *, actor: str | None = None, session: str | None = None,
+         dry_run: bool = False, allow_unborn: bool = False, index: bool = True, subject: str | None = None,
+         lock_timeout: float = 30.0, raise_blocked: bool = False) -> SyncResult:
+    """Commit what changed under delegation/ (all of it, or `paths`), then index it.
+
+    A sync with nothing to commit makes no commit, but still catches the index up with
+    commits made by other means (a pull, a plain `git commit`).
+    """
+    config = load_config(repo.root)
+    actor = actor or config.actor
+    wanted = None if paths is None else [_normalize(repo, p) for p in paths]
+    with lock_for(repo, lock_timeout):
+        store = GitStore(repo, config.target_ref)
+        reason = store.blocked_reason(allow_unborn)
+        if reason:
+            _write_status(repo, blocked=reason, pending=wanted)
+            if raise_blocked:
+                raise SnapshotBlocked(reason)
+            return SyncResult(blocked=reason, dry_run=dry_run)
+        ref = store.target_ref()
+        cache = ParseCache(store)
+        result = SyncResult(ref=ref, dry_run=dry_run)
+        for _attempt in range(MAX_RETRIES):
+            tip = store.tip(ref)
+            tree = tip.tree if tip is not None else None
+            changes = _collect(repo, store, tree, wanted)
+            if not changes:
+                break
+            pairs, events, blobs = _prepare(store, cache, changes, config, dry_run)
+            message = compose_message(pairs, events, agent=actor, session=session, subject=subject)
+            result.files = [c.path for c in changes]
+            result.subject = message.split("\n", 1)[0]
+            result.invalid = [p.new for p in pairs if p.new is not None and not p.new.valid]
+            if dry_run:
+                result.events = events
+                return result
+            if store.branch() == ref:
+                store.wait_for_index_lock()
+            try:
+                snap = store.commit(blobs, message, str(tip.id) if tip is not None else None, ref,
+                                    run_hooks=config.run_hooks)
+            except RefMoved:
+                continue  # someone committed meanwhile: recompute the changes on the new tip
+            result.commit = snap.commit
+            if store.branch() == ref:
+                store.update_user_index(blobs, {c.path: c.old_blob for c in changes},
+                                        {p: b[0] for p, b in blobs.items() if b is not None})
+            break
+        else:
+            raise SnapshotBlocked(f"{ref} kept moving while orchsync tried to commit; try again")
+        _write_status(repo, blocked=None, pending=None, last_commit=result.commit)
+        if index:
+            result.index = catch_up(repo, store, config, cache=cache)
+            result.events = [e for e in result.index.new_events if e.commit == result.commit] if result.commit else []
+        elif result.commit:
+            result.events = _events_of(store, cache, config, result.commit)
+    return result
+
+
+def _events_of(store: GitStore, cache: ParseCache, config: Config, commit: str) -> list[Event]:
+    from orchsync.history import commit_changes
+    from orchsync.indexer import commit_events
+
+    return commit_events(commit_changes(store, store.git[commit]), cache, config)[1]  # type: ignore[arg-type]
+
+
+def _normalize(repo: Repo, path: str) -> str:
+    rel = repo.rel(path).rstrip("/")
+    if rel != DELEGATION and not rel.startswith(DELEGATION + "/"):
+        raise UsageError(f"{path} is not under {DELEGATION}/; orchsync only snapshots the delegation tree")
+    return rel
+
+
+def _collect(repo: Repo, store: GitStore, tree: object, wanted: list[str] | None) -> list[_Change]:
+    """Files whose bytes differ from the target ref's tree (added, changed, deleted)."""
+    if wanted is None or DELEGATION in wanted:
+        on_disk = list_files(repo.root)
+        in_tree = store.list_blobs(tree)  # type: ignore[arg-type]
+    else:
+        on_disk, in_tree = [], {}
+        for p in wanted:
+            full = repo.root / p
+            if full.is_dir():
+                on_disk.extend(list_files(repo.root, p))
+                in_tree.update(store.list_blobs(tree, p))  # type: ignore[arg-type]
+            else:
+                if full.is_file() and not is_noise_path(p):
+                    on_disk.append(p)
+                blob = store.blob_id(tree, p)  # type: ignore[arg-type]
+                if blob is not None:
+                    in_tree[p] = blob
+                else:
+                    in_tree.update(store.list_blobs(tree, p))  # a folder that was deleted
+    changes: dict[str, _Change] = {}
+    for p in sorted(set(on_disk)):
+        full = repo.root / p
+        try:
+            data = full.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            continue
+        old = in_tree.get(p)
+        if old is not None and git_blob_id(data) == old:
+            continue
+        if old is None and store.is_ignored(p):
+            continue
+        changes[p] = _Change(p, old, data, file_mode(full))
+    present = set(on_disk)
+    for p, blob in in_tree.items():
+        if p not in present and not (repo.root / p).is_file():
+            changes[p] = _Change(p, blob, None)
+    return [changes[p] for p in sorted(changes)]
+
+
+def _prepare(store: GitStore, cache: ParseCache, changes: list[_Change], config: Config,
+             dry_run: bool) -> tuple[list[FilePair], list[Event], dict[str, tuple[str, int] | None]]:
+    """Parse both sides, derive events (for the message), and write the new blobs."""
+    blobs: dict[str, tuple[str, int] | None] = {}
+    pairs = []
+    for c in changes:
+        new = None
+        if c.data is not None:
+            blob = git_blob_id(c.data) if dry_run else store.write_blob(c.data)
+            new = parse_file(c.path, c.data)
+            cache.put(c.path, blob, new)
+            blobs[c.path] = (blob, c.mode)
+        else:
+            blobs[c.path] = None
+        pairs.append(FilePair(cache.get(c.path, c.old_blob), new))
+    pairs = pair_moves(pairs)
+    derived: list[Event] = []
+    for pair in pairs:
+        derived.extend(derive_events(pair))
+    # Stamped only to apply the policy to the trailers; the index stamps the real commit.
+    events = stamp(derived, commit="pending", emitted_at="", agent=None, session=None, policy=config.events)
+    return pairs, events, blobs
+
+
+def _write_status(repo: Repo, *, blocked: str | None, pending: list[str] | None, last_commit: str | None = None) -> None:
+    """What `orchsync status` shows: why changes wait, and the last snapshot."""
+    path = repo.ensure_runtime() / "status.json"
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        current = {}
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    if blocked:
+        current.update({"blocked": blocked, "blocked_since": current.get("blocked_since") or now})
+    else:
+        current.pop("blocked", None)
+        current.pop("blocked_since", None)
+    if last_commit:
+        current.update({"last_commit": last_commit, "last_snapshot_at": now})
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(current, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def pending_changes(repo: Repo) -> list[str]:
+    """Paths whose bytes differ from the last snapshot (what a sync would commit now)."""
+    config = load_config(repo.root)
+    store = GitStore(repo, config.target_ref)
+    if store.git.head_is_detached and not config.target_ref:
+        return []
+    tip = store.tip()
+    return [c.path for c in _collect(repo, store, tip.tree if tip is not None else None, None)]
+
+
+def read_status(repo: Repo) -> dict[str, object]:
+    try:
+        return json.loads((repo.runtime / "status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+

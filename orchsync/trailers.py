@@ -1,0 +1,109 @@
+"""Snapshot commit messages: a human subject, the files, and `Orchsync-*` git trailers.
+
+Trailers are how a commit is found from a content hash (`git log --grep`) and how a rebuild
+recovers who made a change (agent, session); `git interpret-trailers --parse` reads them back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from orchsync.events import PREFIX, Event, FilePair
+from orchsync.model import correlation_id
+
+__all__ = ["Trailers", "compose_message", "parse_trailers"]
+
+MAX_LISTED = 500  # per-event/entity trailer lines; hashes are always listed in full
+
+
+@dataclass(slots=True)
+class Trailers:
+    agent: str | None = None
+    session: str | None = None
+    correlation: str | None = None
+    hashes: dict[str, str] = field(default_factory=dict)  # path -> sha256
+    events: list[str] = field(default_factory=list)
+    is_snapshot: bool = False
+
+
+def compose_message(pairs: list[FilePair], events: list[Event], *, agent: str | None, session: str | None,
+                    subject: str | None = None) -> str:
+    """The whole commit message for one snapshot."""
+    subject = subject or _subject(pairs, events)
+    paths = [p.path for p in pairs]
+    body = "\n".join(paths[:50])
+    if len(paths) > 50:
+        body += f"\n... and {len(paths) - 50} more files"
+    notable = [e for e in events if not e.event_type.startswith(PREFIX + "file.")]
+    trailers = [f"Orchsync-Event: {e.event_type} {_key(e)}" for e in notable[:MAX_LISTED]]
+    if len(notable) > MAX_LISTED:
+        trailers.append(f"Orchsync-Event-More: {len(notable) - MAX_LISTED}")
+    entities = list(dict.fromkeys(_key(e) for e in notable if e.entity_code))
+    trailers += [f"Orchsync-Entity: {k}" for k in entities[:MAX_LISTED]]
+    hashes = [(p.new.hash, p.new.path) for p in pairs if p.new is not None]
+    trailers += [f"Orchsync-Hash: {h} {path}" for h, path in hashes]
+    trailers.append(f"Orchsync-Correlation: {_correlation(pairs)}")
+    if agent:
+        trailers.append(f"Orchsync-Agent: {_one_line(agent)}")
+    if session:
+        trailers.append(f"Orchsync-Session: {_one_line(session)}")
+    return f"{subject}\n\n{body}\n\n" + "\n".join(trailers) + "\n"
+
+
+def parse_trailers(message: str) -> Trailers:
+    """Read our trailers from the last paragraph of a commit message."""
+    out = Trailers()
+    last = message.rstrip("\n").rsplit("\n\n", 1)[-1]
+    for line in last.split("\n"):
+        key, sep, value = line.partition(": ")
+        if not sep or not key.startswith("Orchsync-"):
+            continue
+        out.is_snapshot = True
+        if key == "Orchsync-Agent":
+            out.agent = value
+        elif key == "Orchsync-Session":
+            out.session = value
+        elif key == "Orchsync-Correlation":
+            out.correlation = value
+        elif key == "Orchsync-Hash":
+            digest, _, path = value.partition(" ")
+            out.hashes[path] = digest
+        elif key == "Orchsync-Event":
+            out.events.append(value)
+    return out
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _key(e: Event) -> str:
+    prefix = {"sprint": "S", "task": "T", "agent": "A", "adr": "ADR", "bug": "BUG", "session": "SESSION"}
+    return f"{prefix.get(e.entity_type, e.entity_type)}:{e.entity_code}" if e.entity_code else (e.path or "")
+
+
+def _correlation(pairs: list[FilePair]) -> str:
+    hashes = sorted(p.new.hash if p.new else f"{p.old.hash}:deleted" for p in pairs)  # type: ignore[union-attr]
+    return correlation_id(hashes[0] if len(hashes) == 1 else ",".join(hashes))
+
+
+def _subject(pairs: list[FilePair], events: list[Event]) -> str:
+    notable = [e for e in events if not e.event_type.startswith(PREFIX + "file.")]
+    if len(pairs) == 1:
+        e_status = next((e for e in notable if e.event_type.endswith(".status_updated")), None)
+        first = notable[0] if notable else None
+        if e_status is not None:
+            return f"{e_status.entity_type} {e_status.entity_code}: {e_status.payload['from']} -> {e_status.payload['to']}"
+        if first is not None:
+            verb = first.event_type.removeprefix(PREFIX).split(".", 1)[1].replace("_", " ")
+            if first.event_type.endswith(".updated"):
+                verb += f" ({', '.join(sorted(first.payload.get('changes', {})))})"
+            if first.event_type.endswith(".moved"):
+                verb = f"moved to {first.payload['to_path'].rsplit('/', 2)[0]}"
+            return f"{first.entity_type} {first.entity_code}: {verb}"
+        pair = pairs[0]
+        return f"file {pair.path}: {'deleted' if pair.new is None else 'synced'}"
+    counts = Counter(e.event_type.removeprefix(PREFIX) for e in notable)
+    summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
+    return f"orchsync: {len(pairs)} files" + (f" ({summary})" if summary else "")
