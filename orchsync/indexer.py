@@ -77,12 +77,20 @@ def commit_events(cc: CommitChanges, cache: ParseCache, config: Config) -> tuple
 
 
 def catch_up(repo: Repo, store: GitStore, config: Config, *, full: bool = False,
-             cache: ParseCache | None = None, progress: Progress | None = None) -> CatchUp:
-    """Index every commit of the target ref not indexed yet. Caller holds the repo lock."""
-    index = index_for(repo)
+             cache: ParseCache | None = None, progress: Progress | None = None,
+             index: Index | None = None, at: str | None = None) -> CatchUp:
+    """Index every commit of the target ref not indexed yet. Caller holds the repo lock.
+
+    With `at` (a commit id) and a separate `index`, build the index of the tree as it was
+    at that commit: how `--at REV` answers queries about the past.
+    """
+    index = index or index_for(repo)
     cache = cache or ParseCache(store)
-    ref = store.target_ref()
-    tip_commit = store.tip(ref)
+    if at is not None:
+        ref, tip_commit = f"at:{at}", store.git[at]
+    else:
+        ref = store.target_ref()
+        tip_commit = store.tip(ref)
     tip = str(tip_commit.id) if tip_commit is not None else None
     result = CatchUp(tip=tip)
     with index.writer() as con:

@@ -1,0 +1,307 @@
+"""The read side: fresh, read-only answers from the index, for the CLI and the MCP server.
+
+`reader(repo)` is the only way in. It opens the index read-only and, when git has moved
+past what the index holds (a pull, a plain `git commit`, a missing or outdated index),
+catches it up first, with no step the user must remember. Staleness is checked by reading
+ref files directly, so a fresh index costs one DuckDB open and no pygit2 import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from orchsync.config import Config, load_config
+from orchsync.errors import LockTimeout, OrchsyncError, UsageError
+from orchsync.index import SCHEMA_VERSION, Index, IndexMissing
+from orchsync.repo import Repo
+
+__all__ = [
+    "events",
+    "reader",
+    "run_sql",
+    "sprints",
+    "stats",
+    "tasks",
+]
+
+
+def _expected_tip(repo: Repo, config: Config) -> tuple[str | None, str | None]:
+    """(ref, tip) that the index should reflect, from ref files alone."""
+    branch = repo.head_ref()
+    if config.target_ref:
+        name = (branch or "refs/heads/detached").removeprefix("refs/heads/")
+        ref = config.target_ref.replace("<branch>", name).replace("{branch}", name)
+        return ref, repo.ref_tip(ref) or (repo.ref_tip(branch) if branch else None)
+    if branch is None:
+        return None, None
+    return branch, repo.ref_tip(branch)
+
+
+def _is_fresh(index: Index, con: duckdb.DuckDBPyConnection, ref: str | None, tip: str | None) -> bool:
+    if ref is None:  # detached HEAD: serve what we have
+        return index.version(con) == SCHEMA_VERSION
+    meta = index.meta(con)
+    return (meta.get("schema_version") == str(SCHEMA_VERSION) and meta.get("ref") == ref
+            and (meta.get("last_commit") or None) == tip)
+
+
+def refresh(repo: Repo, config: Config | None = None, *, full: bool = False, progress: Any = None) -> Any:
+    """Catch the index up with git under the repo lock (imports pygit2: only when needed)."""
+    from orchsync.gitstore import GitStore
+    from orchsync.indexer import catch_up
+    from orchsync.sync import lock_for
+
+    config = config or load_config(repo.root)
+    with lock_for(repo):
+        return catch_up(repo, GitStore(repo, config.target_ref), config, full=full, progress=progress)
+
+
+@contextmanager
+def reader(repo: Repo, *, at: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to an index that reflects git (or the tree at revision `at`)."""
+    if at is not None:
+        with _reader_at(repo, at) as con:
+            yield con
+        return
+    config = load_config(repo.root)
+    ref, tip = _expected_tip(repo, config)
+    index = Index(repo.index_path)
+    if index.exists():
+        try:
+            with index.reader() as con:
+                if _is_fresh(index, con, ref, tip):
+                    yield con
+                    return
+        except IndexMissing:
+            pass
+        except duckdb.Error:
+            pass  # a corrupt or foreign file: rebuilt below
+    if ref is not None or not index.exists():
+        try:
+            refresh(repo, config, full=_corrupt(index))
+        except LockTimeout:
+            if not index.exists():
+                raise
+        except OrchsyncError:
+            if not index.exists():
+                raise
+    with index.reader() as con:
+        yield con
+
+
+def _corrupt(index: Index) -> bool:
+    if not index.exists():
+        return False
+    try:
+        with index.reader(timeout=1.0) as con:
+            index.meta(con)
+        return False
+    except LockTimeout:
+        return False
+    except duckdb.Error:
+        index.path.unlink(missing_ok=True)
+        index.path.with_suffix(index.path.suffix + ".wal").unlink(missing_ok=True)
+        return True
+
+
+@contextmanager
+def _reader_at(repo: Repo, rev: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Time travel: an index of the tree at a revision, built once and kept per commit."""
+    from orchsync.gitstore import GitStore
+    from orchsync.indexer import catch_up
+    from orchsync.lock import FileLock
+
+    config = load_config(repo.root)
+    store = GitStore(repo, config.target_ref)
+    commit = str(store.resolve(rev).id)
+    path = repo.ensure_runtime() / "at" / f"{commit}.duckdb"
+    index = Index(path)
+    if not index.exists():
+        with FileLock(path.with_suffix(".lock")):
+            if not index.exists():
+                tmp = Index(path.with_suffix(".building"))
+                tmp.path.unlink(missing_ok=True)
+                catch_up(repo, store, config, index=tmp, at=commit, full=True)
+                tmp.path.replace(path)
+    with index.reader() as con:
+        yield con
+
+
+# --- listings --------------------------------------------------------------------------------
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params or [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, (_plain(v) for v in row), strict=True)) for row in cur.fetchall()]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if hasattr(value, "hex") and type(value).__name__ == "UUID":
+        return str(value)
+    return value
+
+
+_READY_CTE = """
+WITH deps AS (SELECT code, unnest(depends_on) AS dep FROM tasks),
+     waiting AS (SELECT DISTINCT d.code FROM deps d LEFT JOIN tasks x ON x.code = d.dep
+                 WHERE x.status IS DISTINCT FROM 'completed')
+"""
+
+
+def tasks(con: duckdb.DuckDBPyConnection, *, sprint: str | None = None, status: str | None = None,
+          priority: str | None = None, agent: str | None = None, ready: bool = False,
+          limit: int | None = None) -> list[dict[str, Any]]:
+    """Tasks with filters; `ready` = pending tasks whose dependencies are all completed."""
+    where, params = [], []
+    for column, value in (("sprint_code", sprint), ("status", status), ("priority", priority), ("agent", agent)):
+        if value:
+            where.append(f"t.{column} = ?")
+            params.append(value)
+    if ready:
+        where.append("t.status = 'pending' AND t.code NOT IN (SELECT code FROM waiting)")
+    sql = (_READY_CTE if ready else "") + """
+        SELECT t.code AS task, t.sprint_code AS sprint, t.title, t.status, t.priority, t.agent,
+               t.depends_on, t.valid, t.file_path AS path, t.updated_at
+        FROM tasks t""" + (" WHERE " + " AND ".join(where) if where else "") + """
+        ORDER BY t.sprint_code, t.priority NULLS LAST, t.code"""
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return _rows(con, sql, params)
+
+
+def sprints(con: duckdb.DuckDBPyConnection, *, status: str | None = None) -> list[dict[str, Any]]:
+    sql = """
+        SELECT s.code AS sprint, s.title, s.status, s.owner, s.start_date, s.end_date,
+               count(t.code) AS tasks,
+               count(t.code) FILTER (WHERE t.status = 'completed') AS completed,
+               count(t.code) FILTER (WHERE t.status = 'in_progress') AS in_progress,
+               count(t.code) FILTER (WHERE t.status = 'blocked') AS blocked,
+               s.valid, s.file_path AS path
+        FROM sprints s LEFT JOIN tasks t ON t.sprint_code = s.code"""
+    params = []
+    if status:
+        sql += " WHERE s.status = ?"
+        params.append(status)
+    sql += " GROUP BY ALL ORDER BY s.code"
+    return _rows(con, sql, params)
+
+
+def events(con: duckdb.DuckDBPyConnection, *, type: str | None = None, entity: str | None = None,
+           session: str | None = None, since: str | None = None, limit: int | None = 100,
+           after: tuple[str, int] | None = None, archived: bool = False) -> list[dict[str, Any]]:
+    """Events newest last. `entity` is a key (`T:x`) or a path; `type` may omit the prefix."""
+    from orchsync.resolve import parse_key
+
+    where, params = [], []
+    if type:
+        full = type if type.startswith("orchestration.") else f"orchestration.{type}"
+        where.append("(event_type = ? OR event_type LIKE ?)")
+        params += [full, full.rstrip("*") + "%" if full.endswith("*") else full]
+    if entity:
+        kind, code = parse_key(entity)
+        if kind is None and ("/" in entity or "." in entity):
+            where.append("path = ?")
+            params.append(entity)
+        else:
+            from orchsync.model import Kind
+
+            kind = kind or Kind.TASK
+            etype = "task" if kind is Kind.TASK_AGENT else kind.value
+            if kind.value in ("adr", "bug") and code.isdigit():
+                code = f"{int(code):0{3 if kind.value == 'adr' else 4}d}"
+            where.append("entity_type = ? AND entity_code = ?")
+            params += [etype, code]
+    if session:
+        where.append("session_key = ?")
+        params.append(session)
+    if since:
+        where.append("emitted_at >= ?::TIMESTAMP")
+        params.append(_parse_since(since))
+    if after:
+        where.append("(emitted_at, id) > (?::TIMESTAMP, ?)")
+        params += [after[0], after[1]]
+    table = "orchestration_events_all" if archived else "events"
+    sql = f"""SELECT id, emitted_at, event_type, level, entity_type, entity_code, agent, session_key,
+                     correlation_id, "commit", seq, path, hash, payload
+              FROM {table}""" + (" WHERE " + " AND ".join(where) if where else "")
+    if limit:
+        sql = f"SELECT * FROM ({sql} ORDER BY emitted_at DESC, \"commit\" DESC, seq DESC LIMIT {int(limit)}) ORDER BY emitted_at, \"commit\", seq"
+    else:
+        sql += " ORDER BY emitted_at, \"commit\", seq"
+    rows = _rows(con, sql, params)
+    import json
+
+    for row in rows:
+        if isinstance(row.get("payload"), str):
+            row["payload"] = json.loads(row["payload"])
+    return rows
+
+
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+
+
+def _parse_since(text: str) -> str:
+    """`2025-10-01`, an ISO time, or a relative `30m` / `2h` / `7d` / `1w`."""
+    from datetime import UTC, timedelta
+
+    m = _RELATIVE.match(text.strip())
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        delta = {"s": timedelta(seconds=n), "m": timedelta(minutes=n), "h": timedelta(hours=n),
+                 "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+        return (datetime.now(UTC).replace(tzinfo=None) - delta).isoformat(timespec="seconds")
+    try:
+        return datetime.fromisoformat(text.strip()).replace(tzinfo=None).isoformat()
+    except ValueError as exc:
+        raise UsageError(f"--since {text!r}: use a date (2025-10-01), a time, or 30m / 2h / 7d") from exc
+
+
+_WRITE_SQL = re.compile(r"^\s*(insert|update|delete|create|drop|alter|copy|attach|detach|install|load|pragma|set|export|import|call|checkpoint|vacuum)\b", re.IGNORECASE)
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Any read-only SQL over the index; writes are refused (the connection is read-only too)."""
+    if _WRITE_SQL.match(sql):
+        raise UsageError("orchsync query is read-only: the index is rebuilt from git; edit the files instead")
+    try:
+        cur = con.execute(sql)
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL error: {exc}") from exc
+    if cur.description is None:
+        return [], []
+    cols = [d[0] for d in cur.description]
+    return cols, [tuple(_plain(v) for v in row) for row in cur.fetchall()]
+
+
+def stats(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Counts by status, and per sprint the throughput and cycle time from status events."""
+    by_status = dict(con.execute("SELECT status, count(*) FROM tasks GROUP BY 1 ORDER BY 1").fetchall())
+    per_sprint = _rows(con, """
+        WITH life AS (
+            SELECT entity_code AS code,
+                   min(emitted_at) FILTER (WHERE event_type = 'orchestration.task.started') AS started,
+                   max(emitted_at) FILTER (WHERE event_type = 'orchestration.task.completed') AS completed
+            FROM events WHERE entity_type = 'task' GROUP BY 1)
+        SELECT t.sprint_code AS sprint, count(*) AS tasks,
+               count(*) FILTER (WHERE t.status = 'pending') AS pending,
+               count(*) FILTER (WHERE t.status = 'in_progress') AS in_progress,
+               count(*) FILTER (WHERE t.status = 'blocked') AS blocked,
+               count(*) FILTER (WHERE t.status = 'completed') AS completed,
+               count(l.completed) AS completions_recorded,
+               round(count(l.completed) / greatest(1, date_diff('day', min(l.completed), max(l.completed)) / 7.0), 2)
+                   AS completed_per_week,
+               round(median(epoch(l.completed - l.started)) FILTER (WHERE l.completed > l.started) / 3600.0, 2)
+                   AS median_cycle_hours
+        FROM tasks t LEFT JOIN life l ON l.code = t.code
+        GROUP BY 1 ORDER BY 1""")
+    totals = con.execute("SELECT count(*) FROM events").fetchone()
+    return {"tasks_by_status": by_status, "sprints": per_sprint, "events": totals[0] if totals else 0}
