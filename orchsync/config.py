@@ -81,7 +81,9 @@ def parse_config(raw: bytes | None) -> Config:
 
     min_level = ev.get("min_level", "debug")
     if min_level not in LEVELS:
-        notes.append(f"{CONFIG_FILE}: events.min_level: {min_level!r} is not one of {', '.join(LEVELS)}")
+        notes.append(
+            f"{CONFIG_FILE}: events.min_level: {min_level!r} is not one of {', '.join(LEVELS)}"
+        )
         min_level = "debug"
     levels = {str(k): str(v) for k, v in (ev.get("levels") or {}).items() if v in LEVELS}
     sampling = {}

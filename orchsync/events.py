@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from orchsync.config import EventPolicy
@@ -21,7 +21,11 @@ PREFIX = "orchestration."
 # What a new entity of each kind is called when it appears.
 _CREATED = {Kind.BUG: "bug.reported", Kind.SESSION: "session.started"}
 # Status targets that are events in their own right.
-_TASK_STATUS_EVENTS = {"in_progress": "task.started", "completed": "task.completed", "blocked": "task.blocked"}
+_TASK_STATUS_EVENTS = {
+    "in_progress": "task.started",
+    "completed": "task.completed",
+    "blocked": "task.blocked",
+}
 
 
 @dataclass(slots=True)
@@ -111,11 +115,21 @@ def pair_moves(pairs: list[FilePair]) -> list[FilePair]:
 
 
 def _same_hash(old: ParsedFile, new: ParsedFile) -> bool:
-    return old.hash == new.hash and old.kind == new.kind and old.path.rsplit("/", 1)[-1] == new.path.rsplit("/", 1)[-1]
+    return (
+        old.hash == new.hash
+        and old.kind == new.kind
+        and old.path.rsplit("/", 1)[-1] == new.path.rsplit("/", 1)[-1]
+    )
 
 
 def _same_entity(old: ParsedFile, new: ParsedFile) -> bool:
-    return old.kind == new.kind and old.kind is not Kind.FILE and old.entity is not None and new.entity is not None and old.entity.code == new.entity.code
+    return (
+        old.kind == new.kind
+        and old.kind is not Kind.FILE
+        and old.entity is not None
+        and new.entity is not None
+        and old.entity.code == new.entity.code
+    )
 
 
 def derive_events(pair: FilePair) -> list[Event]:
@@ -129,13 +143,18 @@ def derive_events(pair: FilePair) -> list[Event]:
     etype, eid, ecode = _entity_ref(current)
 
     def add(name: str, payload: dict[str, Any]) -> None:
-        events.append(Event(PREFIX + name, etype, eid, ecode, payload, corr, current.path, current.hash))
+        events.append(
+            Event(PREFIX + name, etype, eid, ecode, payload, corr, current.path, current.hash)
+        )
 
     if kind not in (Kind.FILE, Kind.CONFIG):
         old_e = old.entity if old else None
         new_e = new.entity if new else None
         if new_e is not None and old_e is None:
-            add(_created_name(kind), {"path": new.path, "title": new_e.title, "status": new_e.status})  # type: ignore[union-attr]
+            add(
+                _created_name(kind),
+                {"path": new.path, "title": new_e.title, "status": new_e.status},
+            )  # type: ignore[union-attr]
         elif new_e is None and old_e is not None:
             add(_name(kind, "deleted"), {"path": old.path, "title": old_e.title})  # type: ignore[union-attr]
         elif new_e is not None and old_e is not None:
@@ -147,7 +166,10 @@ def derive_events(pair: FilePair) -> list[Event]:
     if new is not None:
         add("file.synced", {"path": new.path, "hash": new.hash, "size": new.size})
         if not new.valid:
-            add("file.invalid", {"path": new.path, "diagnostics": [d.to_dict() for d in new.diagnostics]})
+            add(
+                "file.invalid",
+                {"path": new.path, "diagnostics": [d.to_dict() for d in new.diagnostics]},
+            )
     else:
         add("file.deleted", {"path": old.path, "hash": old.hash})  # type: ignore[union-attr]
     return events
@@ -175,13 +197,20 @@ def _created_name(kind: Kind) -> str:
 def _move_payload(old: ParsedFile, new: ParsedFile) -> dict[str, Any]:
     payload: dict[str, Any] = {"from_path": old.path, "to_path": new.path}
     o, n = old.entity, new.entity
-    if o is not None and n is not None and hasattr(o, "sprint") and getattr(o, "sprint", None) != getattr(n, "sprint", None):
+    if (
+        o is not None
+        and n is not None
+        and hasattr(o, "sprint")
+        and getattr(o, "sprint", None) != getattr(n, "sprint", None)
+    ):
         payload["from_sprint"] = getattr(o, "sprint", None)
         payload["to_sprint"] = getattr(n, "sprint", None)
     return payload
 
 
-def _updates(kind: Kind, old: Entity, new: Entity, add: Callable[[str, dict[str, Any]], None]) -> None:
+def _updates(
+    kind: Kind, old: Entity, new: Entity, add: Callable[[str, dict[str, Any]], None]
+) -> None:
     before, after = old.fields(), new.fields()
     if kind is Kind.TASK:  # a task's sprint changes only by a move, which has its own event
         before.pop("sprint", None)
@@ -192,7 +221,9 @@ def _updates(kind: Kind, old: Entity, new: Entity, add: Callable[[str, dict[str,
             continue
         b, a = before.get(key), after.get(key)
         if b != a:
-            changes[key] = {"changed": True} if key == "body" else {"old": _plain(b), "new": _plain(a)}
+            changes[key] = (
+                {"changed": True} if key == "body" else {"old": _plain(b), "new": _plain(a)}
+            )
     if changes:
         add(_name(kind, "updated"), {"changes": changes})
     if old.status != new.status and kind not in (Kind.TASK_AGENT, Kind.AGENT):
@@ -207,8 +238,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def stamp(events: list[Event], *, commit: str, emitted_at: str, agent: str | None, session: str | None,
-          policy: EventPolicy, start_seq: int = 0) -> list[Event]:
+def stamp(
+    events: list[Event],
+    *,
+    commit: str,
+    emitted_at: str,
+    agent: str | None,
+    session: str | None,
+    policy: EventPolicy,
+    start_seq: int = 0,
+) -> list[Event]:
     """Give events their commit, time, attribution and ids; drop what the policy filters out.
 
     Sequence numbers count every derived event, kept or not, so changing a sampling rate never

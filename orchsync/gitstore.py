@@ -45,7 +45,11 @@ class Snapshot:
 
 def commit_time_iso(commit: pygit2.Commit) -> str:
     """A commit's committer time as naive-UTC ISO-8601 (what the index stores)."""
-    return datetime.fromtimestamp(commit.commit_time, UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    return (
+        datetime.fromtimestamp(commit.commit_time, UTC)
+        .replace(tzinfo=None)
+        .isoformat(timespec="seconds")
+    )
 
 
 class GitStore:
@@ -145,8 +149,14 @@ class GitStore:
     def write_blob(self, data: bytes) -> str:
         return str(self.git.create_blob(data))
 
-    def commit(self, changes: dict[str, tuple[str, int] | None], message: str, expected_parent: str | None,
-               ref: str, run_hooks: bool = False) -> Snapshot:
+    def commit(
+        self,
+        changes: dict[str, tuple[str, int] | None],
+        message: str,
+        expected_parent: str | None,
+        ref: str,
+        run_hooks: bool = False,
+    ) -> Snapshot:
         """Commit blob changes (path -> (blob id, mode) or None to delete) onto `ref`.
 
         Raises `RefMoved` when the ref no longer points at `expected_parent`, so the caller can
@@ -161,7 +171,9 @@ class GitStore:
         if run_hooks:
             message = self._run_hooks(message)
         sig = self._signature()
-        oid = self.git.create_commit(None, sig, sig, message, tree_id, [parent.id] if parent is not None else [])
+        oid = self.git.create_commit(
+            None, sig, sig, message, tree_id, [parent.id] if parent is not None else []
+        )
         reflog = "orchsync: " + message.split("\n", 1)[0]
         try:
             existing = self.git.lookup_reference(ref)
@@ -218,21 +230,29 @@ class GitStore:
         hooks = Path(self.git.path) / "hooks"
         try:
             configured = self.git.config["core.hooksPath"]
-            hooks = (self.repo.root / configured) if not os.path.isabs(configured) else Path(configured)
+            hooks = (
+                (self.repo.root / configured) if not os.path.isabs(configured) else Path(configured)
+            )
         except KeyError:
             pass
         pre = hooks / "pre-commit"
         if pre.is_file() and os.access(pre, os.X_OK):
             r = subprocess.run([str(pre)], cwd=self.repo.root, capture_output=True, text=True)
             if r.returncode != 0:
-                raise SnapshotBlocked(f"pre-commit hook refused the snapshot: {(r.stderr or r.stdout).strip()}")
+                raise SnapshotBlocked(
+                    f"pre-commit hook refused the snapshot: {(r.stderr or r.stdout).strip()}"
+                )
         msg_hook = hooks / "commit-msg"
         if msg_hook.is_file() and os.access(msg_hook, os.X_OK):
             msg_file = self.repo.ensure_runtime() / "COMMIT_EDITMSG"
             msg_file.write_text(message, encoding="utf-8")
-            r = subprocess.run([str(msg_hook), str(msg_file)], cwd=self.repo.root, capture_output=True, text=True)
+            r = subprocess.run(
+                [str(msg_hook), str(msg_file)], cwd=self.repo.root, capture_output=True, text=True
+            )
             if r.returncode != 0:
-                raise SnapshotBlocked(f"commit-msg hook refused the snapshot: {(r.stderr or r.stdout).strip()}")
+                raise SnapshotBlocked(
+                    f"commit-msg hook refused the snapshot: {(r.stderr or r.stdout).strip()}"
+                )
             message = msg_file.read_text(encoding="utf-8")
         return message
 
@@ -252,8 +272,12 @@ class GitStore:
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    def update_user_index(self, committed: dict[str, tuple[str, int] | None], old_blobs: dict[str, str | None],
-                          disk_hashes: dict[str, str]) -> None:
+    def update_user_index(
+        self,
+        committed: dict[str, tuple[str, int] | None],
+        old_blobs: dict[str, str | None],
+        disk_hashes: dict[str, str],
+    ) -> None:
         """Make the index agree with the new commit for paths the user had not staged otherwise."""
         self.wait_for_index_lock()
         index = self.git.index
@@ -287,7 +311,9 @@ class GitStore:
 
     def walk(self, tip: str, hide: str | None = None) -> Iterator[pygit2.Commit]:
         """Commits from the root (or after `hide`) to tip, parents before children."""
-        walker = self.git.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+        walker = self.git.walk(
+            tip, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE
+        )
         if hide:
             walker.hide(hide)
         yield from walker
@@ -313,7 +339,9 @@ class RefMoved(Exception):
     """The target ref moved between reading it and updating it."""
 
 
-def _build_tree(git: pygit2.Repository, tree: pygit2.Tree | None, changes: dict[str, tuple[str, int] | None]) -> pygit2.Oid | None:
+def _build_tree(
+    git: pygit2.Repository, tree: pygit2.Tree | None, changes: dict[str, tuple[str, int] | None]
+) -> pygit2.Oid | None:
     """Rebuild only the trees on changed paths; returns None when the result is empty."""
     direct: dict[str, tuple[str, int] | None] = {}
     nested: dict[str, dict[str, tuple[str, int] | None]] = {}
@@ -332,7 +360,11 @@ def _build_tree(git: pygit2.Repository, tree: pygit2.Tree | None, changes: dict[
             builder.insert(name, pygit2.Oid(hex=value[0]), value[1])
     for name, sub in nested.items():
         existing = builder.get(name)
-        subtree = git[existing.id] if existing is not None and existing.type == pygit2.enums.ObjectType.TREE else None
+        subtree = (
+            git[existing.id]
+            if existing is not None and existing.type == pygit2.enums.ObjectType.TREE
+            else None
+        )
         new_id = _build_tree(git, subtree, sub)  # type: ignore[arg-type]
         if new_id is None:
             if existing is not None:

@@ -39,8 +39,12 @@ def _sub(git: pygit2.Repository, tree: pygit2.Tree | None, name: str) -> pygit2.
     return git[entry.id] if entry.type == _TREE else None  # type: ignore[return-value]
 
 
-def tree_changes(git: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | None,
-                 prefix: str = DELEGATION) -> dict[str, tuple[str | None, str | None]]:
+def tree_changes(
+    git: pygit2.Repository,
+    old: pygit2.Tree | None,
+    new: pygit2.Tree | None,
+    prefix: str = DELEGATION,
+) -> dict[str, tuple[str | None, str | None]]:
     """path -> (old blob id, new blob id) for every file that differs below prefix."""
     out: dict[str, tuple[str | None, str | None]] = {}
     old_sub, new_sub = _sub(git, old, prefix), _sub(git, new, prefix)
@@ -54,8 +58,13 @@ def _entries(tree: pygit2.Tree | None) -> dict[str, pygit2.Object]:
     return {} if tree is None else {e.name: e for e in tree}  # type: ignore[misc]
 
 
-def _diff(git: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | None, base: str,
-          out: dict[str, tuple[str | None, str | None]]) -> None:
+def _diff(
+    git: pygit2.Repository,
+    old: pygit2.Tree | None,
+    new: pygit2.Tree | None,
+    base: str,
+    out: dict[str, tuple[str | None, str | None]],
+) -> None:
     a, b = _entries(old), _entries(new)
     for name in a.keys() | b.keys():
         ea, eb = a.get(name), b.get(name)
@@ -82,10 +91,13 @@ def commit_changes(store: GitStore, commit: pygit2.Commit) -> CommitChanges:
     if len(parents) > 1 and changes:
         others = [p.tree for p in parents[1:]]
         changes = {
-            path: pair for path, pair in changes.items()
+            path: pair
+            for path, pair in changes.items()
             if all(store.blob_id(t, path) != pair[1] for t in others)
         }
-    return CommitChanges(str(commit.id), commit_time_iso(commit), parse_trailers(commit.message), changes)
+    return CommitChanges(
+        str(commit.id), commit_time_iso(commit), parse_trailers(commit.message), changes
+    )
 
 
 def iter_changes(store: GitStore, tip: str, since: str | None = None) -> Iterator[CommitChanges]:

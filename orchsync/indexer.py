@@ -64,21 +64,56 @@ def index_for(repo: Repo) -> Index:
     return Index(repo.index_path)
 
 
-def commit_events(cc: CommitChanges, cache: ParseCache, config: Config) -> tuple[list[FilePair], list[Event]]:
+def commit_events(
+    cc: CommitChanges, cache: ParseCache, config: Config
+) -> tuple[list[FilePair], list[Event]]:
     """The file pairs and stamped events of one commit: shared by live sync and rebuild."""
-    pairs = [FilePair(cache.get(path, old), cache.get(path, new)) for path, (old, new) in sorted(cc.changes.items())]
+    pairs = [
+        FilePair(cache.get(path, old), cache.get(path, new))
+        for path, (old, new) in sorted(cc.changes.items())
+    ]
     pairs = pair_moves(pairs)
     derived: list[Event] = []
     for pair in pairs:
         derived.extend(derive_events(pair))
-    events = stamp(derived, commit=cc.commit, emitted_at=cc.time, agent=cc.trailers.agent,
-                   session=cc.trailers.session, policy=config.events)
+    derived.extend(rollback_events(pairs, cc.trailers.rollback))
+    events = stamp(
+        derived,
+        commit=cc.commit,
+        emitted_at=cc.time,
+        agent=cc.trailers.agent,
+        session=cc.trailers.session,
+        policy=config.events,
+    )
     return pairs, events
 
 
-def catch_up(repo: Repo, store: GitStore, config: Config, *, full: bool = False,
-             cache: ParseCache | None = None, progress: Progress | None = None,
-             index: Index | None = None, at: str | None = None) -> CatchUp:
+def rollback_events(pairs: list[FilePair], rollback: dict[str, str]) -> list[Event]:
+    """`<kind>.rolled_back` for files a rollback commit restored (named in its trailers)."""
+    out = []
+    for pair in pairs:
+        target = rollback.get(pair.path)
+        if target is None or pair.new is None:
+            continue
+        for ev in derive_events(FilePair(None, pair.new))[:1]:
+            kind = ev.event_type.split(".")[1]
+            ev.event_type = f"orchestration.{kind}.rolled_back"
+            ev.payload = {"path": pair.new.path, "to": target, "hash": pair.new.hash}
+            out.append(ev)
+    return out
+
+
+def catch_up(
+    repo: Repo,
+    store: GitStore,
+    config: Config,
+    *,
+    full: bool = False,
+    cache: ParseCache | None = None,
+    progress: Progress | None = None,
+    index: Index | None = None,
+    at: str | None = None,
+) -> CatchUp:
     """Index every commit of the target ref not indexed yet. Caller holds the repo lock.
 
     With `at` (a commit id) and a separate `index`, build the index of the tree as it was
@@ -105,19 +140,35 @@ def catch_up(repo: Repo, store: GitStore, config: Config, *, full: bool = False,
         if rebuild:
             index.reset(con)
             result.rebuilt = True
-        batch = Batch(meta={"ref": ref, "last_commit": tip or "", "schema_version": str(SCHEMA_VERSION)})
+        batch = Batch(
+            meta={"ref": ref, "last_commit": tip or "", "schema_version": str(SCHEMA_VERSION)}
+        )
         if tip is not None and (rebuild or last):
             commits = list(iter_changes(store, tip, last))
-            _replay(commits, cache, config, con, index, batch, tip_commit.tree, store, progress, result)  # type: ignore[union-attr]
+            _replay(
+                commits, cache, config, con, index, batch, tip_commit.tree, store, progress, result
+            )  # type: ignore[union-attr]
         if rebuild:
             batch.events.extend(_journal_rows(repo, config))
         index.apply(con, batch)
+        if rebuild:
+            index.drop_archived(con)
         index.refresh_views(con)
     return result
 
 
-def _replay(commits: list[CommitChanges], cache: ParseCache, config: Config, con: Any, index: Index,
-            batch: Batch, tip_tree: Any, store: GitStore, progress: Progress | None, result: CatchUp) -> None:
+def _replay(
+    commits: list[CommitChanges],
+    cache: ParseCache,
+    config: Config,
+    con: Any,
+    index: Index,
+    batch: Batch,
+    tip_tree: Any,
+    store: GitStore,
+    progress: Progress | None,
+    result: CatchUp,
+) -> None:
     touched: dict[str, None] = {}
     for cc in commits:
         touched.update(dict.fromkeys(cc.changes))
@@ -144,10 +195,12 @@ def _replay(commits: list[CommitChanges], cache: ParseCache, config: Config, con
 
 def _existing_lifetimes(con: Any, paths: list[str]) -> dict[str, tuple[str, str, str]]:
     if len(paths) > 2000:
-        rows = con.execute("SELECT path, created_at, updated_at, \"commit\" FROM files").fetchall()
+        rows = con.execute('SELECT path, created_at, updated_at, "commit" FROM files').fetchall()
     else:
-        rows = con.execute("SELECT path, created_at, updated_at, \"commit\" FROM files WHERE path IN (SELECT unnest(?))",
-                           [paths]).fetchall()
+        rows = con.execute(
+            'SELECT path, created_at, updated_at, "commit" FROM files WHERE path IN (SELECT unnest(?))',
+            [paths],
+        ).fetchall()
     wanted = set(paths)
     return {p: (_iso(c), _iso(u), k) for p, c, u, k in rows if p in wanted}
 
@@ -167,55 +220,120 @@ def _advance(life: dict[str, tuple[str, str, str]], pair: FilePair, cc: CommitCh
     life[pair.new.path] = (created, ts, cc.commit)
 
 
-def _add_rows(batch: Batch, parsed: ParsedFile, created: str | None, updated: str | None, commit: str | None) -> None:
-    batch.files.append({
-        "path": parsed.path, "kind": parsed.kind.value,
-        "code": parsed.entity.code if parsed.entity else None,
-        "hash": parsed.hash, "size": parsed.size, "valid": parsed.valid,
-        "diagnostics": [d.to_dict() for d in parsed.diagnostics],
-        "commit": commit, "created_at": created, "updated_at": updated,
-    })
+def _add_rows(
+    batch: Batch, parsed: ParsedFile, created: str | None, updated: str | None, commit: str | None
+) -> None:
+    batch.files.append(
+        {
+            "path": parsed.path,
+            "kind": parsed.kind.value,
+            "code": parsed.entity.code if parsed.entity else None,
+            "hash": parsed.hash,
+            "size": parsed.size,
+            "valid": parsed.valid,
+            "diagnostics": [d.to_dict() for d in parsed.diagnostics],
+            "commit": commit,
+            "created_at": created,
+            "updated_at": updated,
+        }
+    )
     row = entity_row(parsed, created, updated)
     if row is not None:
         table, values = row
         batch.entities.setdefault(table, []).append(values)
 
 
-def entity_row(parsed: ParsedFile, created: str | None, updated: str | None) -> tuple[str, dict[str, Any]] | None:
+def entity_row(
+    parsed: ParsedFile, created: str | None, updated: str | None
+) -> tuple[str, dict[str, Any]] | None:
     """One entity as a row of its table (see index/schema.py for the columns)."""
     e = parsed.entity
     if e is None:
         return None
     f = e.fields()
-    tail = {"hash": parsed.hash, "file_path": parsed.path, "valid": parsed.valid,
-            "created_at": created, "updated_at": updated}
-    common = {"id": e.id, "title": e.title, "status": e.status, "context": e.context, "metadata": e.metadata}
+    tail = {
+        "hash": parsed.hash,
+        "file_path": parsed.path,
+        "valid": parsed.valid,
+        "created_at": created,
+        "updated_at": updated,
+    }
+    common = {
+        "id": e.id,
+        "title": e.title,
+        "status": e.status,
+        "context": e.context,
+        "metadata": e.metadata,
+    }
     kind = parsed.kind
     if kind is Kind.SPRINT:
-        row = {**common, "code": e.code, "owner": f["owner"], "start_date": f["start_date"],
-               "end_date": f["end_date"], "goal": f["goal"], "body": e.body}
+        row = {
+            **common,
+            "code": e.code,
+            "owner": f["owner"],
+            "start_date": f["start_date"],
+            "end_date": f["end_date"],
+            "goal": f["goal"],
+            "body": e.body,
+        }
     elif kind is Kind.TASK:
-        row = {**common, "code": e.code, "sprint_code": f["sprint"], "sprint_id": entity_id("sprint", f["sprint"]),
-               "priority": f["priority"], "agent": f["agent"], "assignee": f["assignee"],
-               "depends_on": f["depends_on"], "objectives": f["objectives"], "deliverables": f["deliverables"],
-               "acceptance_criteria": f["acceptance_criteria"], "body": e.body}
+        row = {
+            **common,
+            "code": e.code,
+            "sprint_code": f["sprint"],
+            "sprint_id": entity_id("sprint", f["sprint"]),
+            "priority": f["priority"],
+            "agent": f["agent"],
+            "assignee": f["assignee"],
+            "depends_on": f["depends_on"],
+            "objectives": f["objectives"],
+            "deliverables": f["deliverables"],
+            "acceptance_criteria": f["acceptance_criteria"],
+            "body": e.body,
+        }
     elif kind is Kind.TASK_AGENT:
         sprint = parsed.path.split("/")[2]
-        row = {"id": entity_id("task", e.code), "task_code": e.code, "sprint_code": sprint,
-               "agent": f["agent"], "config": f["config"]}
+        row = {
+            "id": entity_id("task", e.code),
+            "task_code": e.code,
+            "sprint_code": sprint,
+            "agent": f["agent"],
+            "config": f["config"],
+        }
     elif kind is Kind.AGENT:
-        row = {**common, "name": e.code, "role": f["role"], "model": f["model"],
-               "capabilities": f["capabilities"], "tools_allowed": f["tools_allowed"],
-               "safety_rails": f["safety_rails"]}
+        row = {
+            **common,
+            "name": e.code,
+            "role": f["role"],
+            "model": f["model"],
+            "capabilities": f["capabilities"],
+            "tools_allowed": f["tools_allowed"],
+            "safety_rails": f["safety_rails"],
+        }
         row.pop("status")
     elif kind is Kind.ADR:
         row = {**common, "number": f["number"], "date": f["date"], "body": e.body}
     elif kind is Kind.BUG:
-        row = {**common, "number": f["number"], "priority": f["priority"], "sprint_code": f["sprint"],
-               "reported_by": f["reported_by"], "body": e.body}
+        row = {
+            **common,
+            "number": f["number"],
+            "priority": f["priority"],
+            "sprint_code": f["sprint"],
+            "reported_by": f["reported_by"],
+            "body": e.body,
+        }
     elif kind is Kind.SESSION:
-        row = {**common, "key": e.code, "task_code": f["task"], "sprint_code": f["sprint"], "agent": f["agent"],
-               "started_at": f["started_at"], "ended_at": f["ended_at"], "handoffs": f["handoffs"], "body": e.body}
+        row = {
+            **common,
+            "key": e.code,
+            "task_code": f["task"],
+            "sprint_code": f["sprint"],
+            "agent": f["agent"],
+            "started_at": f["started_at"],
+            "ended_at": f["ended_at"],
+            "handoffs": f["handoffs"],
+            "body": e.body,
+        }
         row.pop("context")
     else:
         return None
@@ -228,7 +346,9 @@ def _journal_rows(repo: Repo, config: Config) -> Iterable[dict[str, Any]]:
             yield row
 
 
-def index_from_files(repo: Repo, store: GitStore, config: Config, progress: Progress | None = None) -> CatchUp:
+def index_from_files(
+    repo: Repo, store: GitStore, config: Config, progress: Progress | None = None
+) -> CatchUp:
     """Rebuild the entity tables from the work tree (uncommitted edits included), fast.
 
     Events and history are kept as they are when the index is current; on a missing or
@@ -244,7 +364,9 @@ def index_from_files(repo: Repo, store: GitStore, config: Config, progress: Prog
         if fresh:
             index.reset(con)
         life = {} if fresh else _existing_lifetimes(con, paths)
-        batch = Batch(touched=[r[0] for r in con.execute("SELECT path FROM files").fetchall()] + paths)
+        batch = Batch(
+            touched=[r[0] for r in con.execute("SELECT path FROM files").fetchall()] + paths
+        )
         if fresh:
             batch.meta = {"ref": ref, "last_commit": result.tip or "", "history": "skipped"}
             batch.events.extend(_journal_rows(repo, config))
@@ -252,7 +374,9 @@ def index_from_files(repo: Repo, store: GitStore, config: Config, progress: Prog
             parsed = read_parsed(repo.root, path)
             created, updated, commit = life.get(path) or (None, None, None)
             if created is None:
-                mtime = datetime.fromtimestamp(os.stat(repo.root / path).st_mtime, UTC).replace(tzinfo=None)
+                mtime = datetime.fromtimestamp(os.stat(repo.root / path).st_mtime, UTC).replace(
+                    tzinfo=None
+                )
                 created = updated = mtime.isoformat(timespec="seconds")
             _add_rows(batch, parsed, created, updated, commit)
             if progress and n % 500 == 0:

@@ -21,8 +21,16 @@ from orchsync.model import entity_id
 __all__ = ["append", "journal_event", "read_all"]
 
 
-def journal_event(name: str, *, entity_type: str, entity_code: str | None, payload: dict[str, Any],
-                  agent: str | None = None, session: str | None = None, level: str = "info") -> Event:
+def journal_event(
+    name: str,
+    *,
+    entity_type: str,
+    entity_code: str | None,
+    payload: dict[str, Any],
+    agent: str | None = None,
+    session: str | None = None,
+    level: str = "info",
+) -> Event:
     """An event stamped now, with an id that no commit-derived event can take."""
     key = uuid.uuid4()
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")

@@ -45,7 +45,9 @@ class FileLock:
         delay = 0.005
         while not self.try_acquire():
             if time.monotonic() >= deadline:
-                raise LockTimeout(f"{self.what} ({self.path}) is held by another process; gave up after {self.timeout:.0f} s")
+                raise LockTimeout(
+                    f"{self.what} ({self.path}) is held by another process; gave up after {self.timeout:.0f} s"
+                )
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
         return self
@@ -65,7 +67,12 @@ class FileLock:
     def __enter__(self) -> FileLock:
         return self.acquire()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.release()
 
 

@@ -43,15 +43,22 @@ def _expected_tip(repo: Repo, config: Config) -> tuple[str | None, str | None]:
     return branch, repo.ref_tip(branch)
 
 
-def _is_fresh(index: Index, con: duckdb.DuckDBPyConnection, ref: str | None, tip: str | None) -> bool:
+def _is_fresh(
+    index: Index, con: duckdb.DuckDBPyConnection, ref: str | None, tip: str | None
+) -> bool:
     if ref is None:  # detached HEAD: serve what we have
         return index.version(con) == SCHEMA_VERSION
     meta = index.meta(con)
-    return (meta.get("schema_version") == str(SCHEMA_VERSION) and meta.get("ref") == ref
-            and (meta.get("last_commit") or None) == tip)
+    return (
+        meta.get("schema_version") == str(SCHEMA_VERSION)
+        and meta.get("ref") == ref
+        and (meta.get("last_commit") or None) == tip
+    )
 
 
-def refresh(repo: Repo, config: Config | None = None, *, full: bool = False, progress: Any = None) -> Any:
+def refresh(
+    repo: Repo, config: Config | None = None, *, full: bool = False, progress: Any = None
+) -> Any:
     """Catch the index up with git under the repo lock (imports pygit2: only when needed)."""
     from orchsync.gitstore import GitStore
     from orchsync.indexer import catch_up
@@ -59,7 +66,9 @@ def refresh(repo: Repo, config: Config | None = None, *, full: bool = False, pro
 
     config = config or load_config(repo.root)
     with lock_for(repo):
-        return catch_up(repo, GitStore(repo, config.target_ref), config, full=full, progress=progress)
+        return catch_up(
+            repo, GitStore(repo, config.target_ref), config, full=full, progress=progress
+        )
 
 
 @contextmanager
@@ -136,7 +145,9 @@ def _reader_at(repo: Repo, rev: str) -> Iterator[duckdb.DuckDBPyConnection]:
 # --- listings --------------------------------------------------------------------------------
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+def _rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> list[dict[str, Any]]:
     cur = con.execute(sql, params or [])
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, (_plain(v) for v in row), strict=True)) for row in cur.fetchall()]
@@ -157,22 +168,39 @@ WITH deps AS (SELECT code, unnest(depends_on) AS dep FROM tasks),
 """
 
 
-def tasks(con: duckdb.DuckDBPyConnection, *, sprint: str | None = None, status: str | None = None,
-          priority: str | None = None, agent: str | None = None, ready: bool = False,
-          limit: int | None = None) -> list[dict[str, Any]]:
+def tasks(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    sprint: str | None = None,
+    status: str | None = None,
+    priority: str | None = None,
+    agent: str | None = None,
+    ready: bool = False,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
     """Tasks with filters; `ready` = pending tasks whose dependencies are all completed."""
     where, params = [], []
-    for column, value in (("sprint_code", sprint), ("status", status), ("priority", priority), ("agent", agent)):
+    for column, value in (
+        ("sprint_code", sprint),
+        ("status", status),
+        ("priority", priority),
+        ("agent", agent),
+    ):
         if value:
             where.append(f"t.{column} = ?")
             params.append(value)
     if ready:
         where.append("t.status = 'pending' AND t.code NOT IN (SELECT code FROM waiting)")
-    sql = (_READY_CTE if ready else "") + """
+    sql = (
+        (_READY_CTE if ready else "")
+        + """
         SELECT t.code AS task, t.sprint_code AS sprint, t.title, t.status, t.priority, t.agent,
                t.depends_on, t.valid, t.file_path AS path, t.updated_at
-        FROM tasks t""" + (" WHERE " + " AND ".join(where) if where else "") + """
+        FROM tasks t"""
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + """
         ORDER BY t.sprint_code, t.priority NULLS LAST, t.code"""
+    )
     if limit:
         sql += f" LIMIT {int(limit)}"
     return _rows(con, sql, params)
@@ -195,9 +223,17 @@ def sprints(con: duckdb.DuckDBPyConnection, *, status: str | None = None) -> lis
     return _rows(con, sql, params)
 
 
-def events(con: duckdb.DuckDBPyConnection, *, type: str | None = None, entity: str | None = None,
-           session: str | None = None, since: str | None = None, limit: int | None = 100,
-           after: tuple[str, int] | None = None, archived: bool = False) -> list[dict[str, Any]]:
+def events(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    type: str | None = None,
+    entity: str | None = None,
+    session: str | None = None,
+    since: str | None = None,
+    limit: int | None = 100,
+    after: tuple[str, int] | None = None,
+    archived: bool = False,
+) -> list[dict[str, Any]]:
     """Events newest last. `entity` is a key (`T:x`) or a path; `type` may omit the prefix."""
     from orchsync.resolve import parse_key
 
@@ -234,9 +270,9 @@ def events(con: duckdb.DuckDBPyConnection, *, type: str | None = None, entity: s
                      correlation_id, "commit", seq, path, hash, payload
               FROM {table}""" + (" WHERE " + " AND ".join(where) if where else "")
     if limit:
-        sql = f"SELECT * FROM ({sql} ORDER BY emitted_at DESC, \"commit\" DESC, seq DESC LIMIT {int(limit)}) ORDER BY emitted_at, \"commit\", seq"
+        sql = f'SELECT * FROM ({sql} ORDER BY emitted_at DESC, "commit" DESC, seq DESC LIMIT {int(limit)}) ORDER BY emitted_at, "commit", seq'
     else:
-        sql += " ORDER BY emitted_at, \"commit\", seq"
+        sql += ' ORDER BY emitted_at, "commit", seq'
     rows = _rows(con, sql, params)
     import json
 
@@ -256,22 +292,34 @@ def _parse_since(text: str) -> str:
     m = _RELATIVE.match(text.strip())
     if m:
         n, unit = int(m.group(1)), m.group(2)
-        delta = {"s": timedelta(seconds=n), "m": timedelta(minutes=n), "h": timedelta(hours=n),
-                 "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+        delta = {
+            "s": timedelta(seconds=n),
+            "m": timedelta(minutes=n),
+            "h": timedelta(hours=n),
+            "d": timedelta(days=n),
+            "w": timedelta(weeks=n),
+        }[unit]
         return (datetime.now(UTC).replace(tzinfo=None) - delta).isoformat(timespec="seconds")
     try:
         return datetime.fromisoformat(text.strip()).replace(tzinfo=None).isoformat()
     except ValueError as exc:
-        raise UsageError(f"--since {text!r}: use a date (2025-10-01), a time, or 30m / 2h / 7d") from exc
+        raise UsageError(
+            f"--since {text!r}: use a date (2025-10-01), a time, or 30m / 2h / 7d"
+        ) from exc
 
 
-_WRITE_SQL = re.compile(r"^\s*(insert|update|delete|create|drop|alter|copy|attach|detach|install|load|pragma|set|export|import|call|checkpoint|vacuum)\b", re.IGNORECASE)
+_WRITE_SQL = re.compile(
+    r"^\s*(insert|update|delete|create|drop|alter|copy|attach|detach|install|load|pragma|set|export|import|call|checkpoint|vacuum)\b",
+    re.IGNORECASE,
+)
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Any read-only SQL over the index; writes are refused (the connection is read-only too)."""
     if _WRITE_SQL.match(sql):
-        raise UsageError("orchsync query is read-only: the index is rebuilt from git; edit the files instead")
+        raise UsageError(
+            "orchsync query is read-only: the index is rebuilt from git; edit the files instead"
+        )
     try:
         cur = con.execute(sql)
     except duckdb.Error as exc:
@@ -284,8 +332,12 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[t
 
 def stats(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Counts by status, and per sprint the throughput and cycle time from status events."""
-    by_status = dict(con.execute("SELECT status, count(*) FROM tasks GROUP BY 1 ORDER BY 1").fetchall())
-    per_sprint = _rows(con, """
+    by_status = dict(
+        con.execute("SELECT status, count(*) FROM tasks GROUP BY 1 ORDER BY 1").fetchall()
+    )
+    per_sprint = _rows(
+        con,
+        """
         WITH life AS (
             SELECT entity_code AS code,
                    min(emitted_at) FILTER (WHERE event_type = 'orchestration.task.started') AS started,
@@ -302,6 +354,11 @@ def stats(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                round(median(epoch(l.completed - l.started)) FILTER (WHERE l.completed > l.started) / 3600.0, 2)
                    AS median_cycle_hours
         FROM tasks t LEFT JOIN life l ON l.code = t.code
-        GROUP BY 1 ORDER BY 1""")
+        GROUP BY 1 ORDER BY 1""",
+    )
     totals = con.execute("SELECT count(*) FROM events").fetchone()
-    return {"tasks_by_status": by_status, "sprints": per_sprint, "events": totals[0] if totals else 0}
+    return {
+        "tasks_by_status": by_status,
+        "sprints": per_sprint,
+        "events": totals[0] if totals else 0,
+    }

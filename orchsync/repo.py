@@ -53,7 +53,6 @@ class Repo:
         except ValueError as exc:
             raise NotARepository(f"{path} is outside the repository {self.root}") from exc
 
-
     def head_ref(self) -> str | None:
         """The branch HEAD points at (`refs/heads/main`), or None when detached. No pygit2."""
         try:

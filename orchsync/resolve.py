@@ -18,8 +18,12 @@ from orchsync.repo import Repo
 
 __all__ = ["Target", "parse_key", "resolve", "task_codes"]
 
-_PREFIXES = {v.lower(): k for k, v in KEY_PREFIX.items()} | {"sprint": Kind.SPRINT, "task": Kind.TASK,
-                                                             "agent": Kind.AGENT, "bug": Kind.BUG}
+_PREFIXES = {v.lower(): k for k, v in KEY_PREFIX.items()} | {
+    "sprint": Kind.SPRINT,
+    "task": Kind.TASK,
+    "agent": Kind.AGENT,
+    "bug": Kind.BUG,
+}
 _NUMBERED = re.compile(r"^(ADR|BUG)[-:]?0*(\d+)$", re.IGNORECASE)
 
 
@@ -83,9 +87,14 @@ def resolve(repo: Repo, key: str, *, prefix_ok: bool = True, must_exist: bool = 
     if kind is Kind.SPRINT:
         path = sprint_path(code)
     elif kind is Kind.AGENT:
-        path = next((f"{DELEGATION}/agents/{code}{ext}" for ext in (".yml", ".yaml")
-                     if (repo.root / DELEGATION / "agents" / f"{code}{ext}").is_file()),
-                    f"{DELEGATION}/agents/{code}.yml")
+        path = next(
+            (
+                f"{DELEGATION}/agents/{code}{ext}"
+                for ext in (".yml", ".yaml")
+                if (repo.root / DELEGATION / "agents" / f"{code}{ext}").is_file()
+            ),
+            f"{DELEGATION}/agents/{code}.yml",
+        )
     elif kind is Kind.SESSION:
         path = session_path(code)
     elif kind in (Kind.ADR, Kind.BUG):
@@ -111,7 +120,9 @@ def _task(repo: Repo, code: str, prefix_ok: bool) -> Target:
     if not paths:
         raise UnknownEntity(f"unknown task {code!r}")
     if len(paths) > 1:
-        raise UnknownEntity(f"task code {code!r} is duplicated: {', '.join(paths)}; run `orchsync check`")
+        raise UnknownEntity(
+            f"task code {code!r} is duplicated: {', '.join(paths)}; run `orchsync check`"
+        )
     return Target(Kind.TASK, code, paths[0])
 
 

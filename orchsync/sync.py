@@ -46,10 +46,20 @@ class SyncResult:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "commit": self.commit, "ref": self.ref, "files": self.files, "subject": self.subject,
-            "blocked": self.blocked, "dry_run": self.dry_run,
-            "events": [{"event_type": e.event_type, "entity": e.entity_code, "path": e.path} for e in self.events],
-            "invalid": [{"path": p.path, "diagnostics": [str(d) for d in p.diagnostics]} for p in self.invalid],
+            "commit": self.commit,
+            "ref": self.ref,
+            "files": self.files,
+            "subject": self.subject,
+            "blocked": self.blocked,
+            "dry_run": self.dry_run,
+            "events": [
+                {"event_type": e.event_type, "entity": e.entity_code, "path": e.path}
+                for e in self.events
+            ],
+            "invalid": [
+                {"path": p.path, "diagnostics": [str(d) for d in p.diagnostics]}
+                for p in self.invalid
+            ],
         }
 
 
@@ -72,9 +82,20 @@ def lock_for(repo: Repo, timeout: float = 30.0) -> FileLock:
     return FileLock(repo.ensure_runtime() / "lock", timeout=timeout)
 
 
-def sync(repo: Repo, paths: Iterable[str] | None = None, *, actor: str | None = None, session: str | None = None,
-         dry_run: bool = False, allow_unborn: bool = False, index: bool = True, subject: str | None = None,
-         lock_timeout: float = 30.0, raise_blocked: bool = False) -> SyncResult:
+def sync(
+    repo: Repo,
+    paths: Iterable[str] | None = None,
+    *,
+    actor: str | None = None,
+    session: str | None = None,
+    dry_run: bool = False,
+    allow_unborn: bool = False,
+    index: bool = True,
+    subject: str | None = None,
+    lock_timeout: float = 30.0,
+    raise_blocked: bool = False,
+    rollback: dict[str, str] | None = None,
+) -> SyncResult:
     """Commit what changed under delegation/ (all of it, or `paths`), then index it.
 
     A sync with nothing to commit makes no commit, but still catches the index up with
@@ -101,7 +122,9 @@ def sync(repo: Repo, paths: Iterable[str] | None = None, *, actor: str | None = 
             if not changes:
                 break
             pairs, events, blobs = _prepare(store, cache, changes, config, dry_run)
-            message = compose_message(pairs, events, agent=actor, session=session, subject=subject)
+            message = compose_message(
+                pairs, events, agent=actor, session=session, subject=subject, rollback=rollback
+            )
             result.files = [c.path for c in changes]
             result.subject = message.split("\n", 1)[0]
             result.invalid = [p.new for p in pairs if p.new is not None and not p.new.valid]
@@ -111,21 +134,33 @@ def sync(repo: Repo, paths: Iterable[str] | None = None, *, actor: str | None = 
             if store.branch() == ref:
                 store.wait_for_index_lock()
             try:
-                snap = store.commit(blobs, message, str(tip.id) if tip is not None else None, ref,
-                                    run_hooks=config.run_hooks)
+                snap = store.commit(
+                    blobs,
+                    message,
+                    str(tip.id) if tip is not None else None,
+                    ref,
+                    run_hooks=config.run_hooks,
+                )
             except RefMoved:
                 continue  # someone committed meanwhile: recompute the changes on the new tip
             result.commit = snap.commit
             if store.branch() == ref:
-                store.update_user_index(blobs, {c.path: c.old_blob for c in changes},
-                                        {p: b[0] for p, b in blobs.items() if b is not None})
+                store.update_user_index(
+                    blobs,
+                    {c.path: c.old_blob for c in changes},
+                    {p: b[0] for p, b in blobs.items() if b is not None},
+                )
             break
         else:
             raise SnapshotBlocked(f"{ref} kept moving while orchsync tried to commit; try again")
         _write_status(repo, blocked=None, pending=None, last_commit=result.commit)
         if index:
             result.index = catch_up(repo, store, config, cache=cache)
-            result.events = [e for e in result.index.new_events if e.commit == result.commit] if result.commit else []
+            result.events = (
+                [e for e in result.index.new_events if e.commit == result.commit]
+                if result.commit
+                else []
+            )
         elif result.commit:
             result.events = _events_of(store, cache, config, result.commit)
     return result
@@ -141,7 +176,9 @@ def _events_of(store: GitStore, cache: ParseCache, config: Config, commit: str) 
 def _normalize(repo: Repo, path: str) -> str:
     rel = repo.rel(path).rstrip("/")
     if rel != DELEGATION and not rel.startswith(DELEGATION + "/"):
-        raise UsageError(f"{path} is not under {DELEGATION}/; orchsync only snapshots the delegation tree")
+        raise UsageError(
+            f"{path} is not under {DELEGATION}/; orchsync only snapshots the delegation tree"
+        )
     return rel
 
 
@@ -185,8 +222,9 @@ def _collect(repo: Repo, store: GitStore, tree: object, wanted: list[str] | None
     return [changes[p] for p in sorted(changes)]
 
 
-def _prepare(store: GitStore, cache: ParseCache, changes: list[_Change], config: Config,
-             dry_run: bool) -> tuple[list[FilePair], list[Event], dict[str, tuple[str, int] | None]]:
+def _prepare(
+    store: GitStore, cache: ParseCache, changes: list[_Change], config: Config, dry_run: bool
+) -> tuple[list[FilePair], list[Event], dict[str, tuple[str, int] | None]]:
     """Parse both sides, derive events (for the message), and write the new blobs."""
     blobs: dict[str, tuple[str, int] | None] = {}
     pairs = []
@@ -205,11 +243,15 @@ def _prepare(store: GitStore, cache: ParseCache, changes: list[_Change], config:
     for pair in pairs:
         derived.extend(derive_events(pair))
     # Stamped only to apply the policy to the trailers; the index stamps the real commit.
-    events = stamp(derived, commit="pending", emitted_at="", agent=None, session=None, policy=config.events)
+    events = stamp(
+        derived, commit="pending", emitted_at="", agent=None, session=None, policy=config.events
+    )
     return pairs, events, blobs
 
 
-def _write_status(repo: Repo, *, blocked: str | None, pending: list[str] | None, last_commit: str | None = None) -> None:
+def _write_status(
+    repo: Repo, *, blocked: str | None, pending: list[str] | None, last_commit: str | None = None
+) -> None:
     """What `orchsync status` shows: why changes wait, and the last snapshot."""
     path = repo.ensure_runtime() / "status.json"
     try:
@@ -244,4 +286,3 @@ def read_status(repo: Repo) -> dict[str, object]:
         return json.loads((repo.runtime / "status.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-

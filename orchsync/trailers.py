@@ -24,11 +24,19 @@ class Trailers:
     correlation: str | None = None
     hashes: dict[str, str] = field(default_factory=dict)  # path -> sha256
     events: list[str] = field(default_factory=list)
+    rollback: dict[str, str] = field(default_factory=dict)  # path -> the revision or hash restored
     is_snapshot: bool = False
 
 
-def compose_message(pairs: list[FilePair], events: list[Event], *, agent: str | None, session: str | None,
-                    subject: str | None = None) -> str:
+def compose_message(
+    pairs: list[FilePair],
+    events: list[Event],
+    *,
+    agent: str | None,
+    session: str | None,
+    subject: str | None = None,
+    rollback: dict[str, str] | None = None,
+) -> str:
     """The whole commit message for one snapshot."""
     subject = subject or _subject(pairs, events)
     paths = [p.path for p in pairs]
@@ -43,6 +51,10 @@ def compose_message(pairs: list[FilePair], events: list[Event], *, agent: str | 
     trailers += [f"Orchsync-Entity: {k}" for k in entities[:MAX_LISTED]]
     hashes = [(p.new.hash, p.new.path) for p in pairs if p.new is not None]
     trailers += [f"Orchsync-Hash: {h} {path}" for h, path in hashes]
+    trailers += [
+        f"Orchsync-Rollback: {_one_line(target)} {path}"
+        for path, target in (rollback or {}).items()
+    ]
     trailers.append(f"Orchsync-Correlation: {_correlation(pairs)}")
     if agent:
         trailers.append(f"Orchsync-Agent: {_one_line(agent)}")
@@ -71,6 +83,9 @@ def parse_trailers(message: str) -> Trailers:
             out.hashes[path] = digest
         elif key == "Orchsync-Event":
             out.events.append(value)
+        elif key == "Orchsync-Rollback":
+            target, _, path = value.partition(" ")
+            out.rollback[path] = target
     return out
 
 
@@ -79,8 +94,19 @@ def _one_line(value: str) -> str:
 
 
 def _key(e: Event) -> str:
-    prefix = {"sprint": "S", "task": "T", "agent": "A", "adr": "ADR", "bug": "BUG", "session": "SESSION"}
-    return f"{prefix.get(e.entity_type, e.entity_type)}:{e.entity_code}" if e.entity_code else (e.path or "")
+    prefix = {
+        "sprint": "S",
+        "task": "T",
+        "agent": "A",
+        "adr": "ADR",
+        "bug": "BUG",
+        "session": "SESSION",
+    }
+    return (
+        f"{prefix.get(e.entity_type, e.entity_type)}:{e.entity_code}"
+        if e.entity_code
+        else (e.path or "")
+    )
 
 
 def _correlation(pairs: list[FilePair]) -> str:
@@ -105,5 +131,7 @@ def _subject(pairs: list[FilePair], events: list[Event]) -> str:
         pair = pairs[0]
         return f"file {pair.path}: {'deleted' if pair.new is None else 'synced'}"
     counts = Counter(e.event_type.removeprefix(PREFIX) for e in notable)
-    summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
+    summary = ", ".join(
+        f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4]
+    )
     return f"orchsync: {len(pairs)} files" + (f" ({summary})" if summary else "")

@@ -50,7 +50,9 @@ def replace_if_unchanged(path: Path, expected_hash: str, data: bytes) -> None:
     try:
         current = path.read_bytes()
     except FileNotFoundError as exc:
-        raise ConcurrentEdit(f"{path} was deleted while orchsync was editing it; nothing written") from exc
+        raise ConcurrentEdit(
+            f"{path} was deleted while orchsync was editing it; nothing written"
+        ) from exc
     if content_hash(current) != expected_hash:
         raise ConcurrentEdit(
             f"{path} changed on disk while orchsync was editing it (an editor saved?); "

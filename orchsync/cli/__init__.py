@@ -20,8 +20,21 @@ __all__ = ["main"]
 # command name -> "module:attribute" (relative to orchsync.cli), with a one-line help shown
 # by `orchsync --help` without importing the module.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("sync:init", "Set a repository up: runtime folder, default config, first snapshot."),
+    "sync": ("sync:sync", "Commit changed files under delegation/ and index them."),
+    "status": ("sync:status", "Pending changes and why they wait, the last snapshot, the daemon."),
+    "log": ("history:log", "History of one entity from git: commit, time, events, hash."),
+    "show": ("history:show", "An entity's file as of a revision or a content hash."),
+    "rollback": ("history:rollback", "Write an earlier version's bytes back as a new commit."),
+    "replay": ("history:replay", "The sequence of versions and events of an entity."),
+    "reindex": ("index:reindex", "Rebuild the index from git history (or from the files)."),
+    "tasks": ("index:tasks", "List tasks (filters, --ready)."),
+    "sprints": ("index:sprints", "List sprints with task counts."),
+    "events": ("index:events", "List or follow events; `events archive` moves old ones to Parquet."),
+    "query": ("index:query", "Read-only SQL over the index."),
+    "stats": ("index:stats", "Counts by status, throughput and cycle time per sprint."),
     "check": ("check:check", "Parse the tree and report invalid files and broken references."),
-    "merge-file": ("merge:merge_file_cmd", "Git merge driver: merge delegation files field by field."),
+    "merge-file": ("merge:merge_file_cmd", "Git merge driver: merge files field by field."),
 }
 
 

@@ -172,7 +172,11 @@ def create_sql() -> list[str]:
 def views_sql(archive_glob: str | None) -> list[str]:
     """The seed's names over our tables; `_all` adds archived Parquet events when there are any."""
     events_cols = ", ".join(f'"{c}"' for c, _ in TABLES["events"])
-    archived = f" UNION ALL BY NAME SELECT {events_cols} FROM read_parquet('{archive_glob}')" if archive_glob else ""
+    archived = (
+        f" UNION ALL BY NAME SELECT {events_cols} FROM read_parquet('{archive_glob}')"
+        if archive_glob
+        else ""
+    )
     return [
         """CREATE OR REPLACE VIEW orchestration_sprints AS
            SELECT id, code AS sprint_code, title, status, hash,
@@ -190,7 +194,7 @@ def views_sql(archive_glob: str | None) -> list[str]:
                   a.config AS agent_config, t.file_path, t.created_at, t.updated_at,
                   t.sprint_code, t.agent, t.depends_on, t.valid
            FROM tasks t LEFT JOIN task_agents a ON a.task_code = t.code AND a.sprint_code = t.sprint_code""",
-        f"""CREATE OR REPLACE VIEW orchestration_events AS
+        """CREATE OR REPLACE VIEW orchestration_events AS
            SELECT id, event_type, entity_type, entity_id, correlation_id, session_key, agent_id,
                   payload, emitted_at, level, entity_code, agent, "commit", seq, path, hash, source
            FROM events""",

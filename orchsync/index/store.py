@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,9 @@ class Index:
             except duckdb.Error as exc:
                 if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
                     if _is_lock_conflict(exc):
-                        raise LockTimeout(f"the index {self.path} stayed locked by a writer for {timeout:.0f} s") from exc
+                        raise LockTimeout(
+                            f"the index {self.path} stayed locked by a writer for {timeout:.0f} s"
+                        ) from exc
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
@@ -117,7 +119,12 @@ class Index:
 
     def reset(self, con: duckdb.DuckDBPyConnection) -> None:
         """Drop everything and create the current schema: how a rebuild starts."""
-        for view in ("orchestration_sprints", "orchestration_tasks", "orchestration_events", "orchestration_events_all"):
+        for view in (
+            "orchestration_sprints",
+            "orchestration_tasks",
+            "orchestration_events",
+            "orchestration_events_all",
+        ):
             con.execute(f"DROP VIEW IF EXISTS {view}")
         for name in [*TABLES, "meta"]:
             con.execute(f"DROP TABLE IF EXISTS {name}")
@@ -133,6 +140,12 @@ class Index:
         for sql in views_sql(glob):
             con.execute(sql)
 
+    def drop_archived(self, con: duckdb.DuckDBPyConnection) -> None:
+        """After a rebuild, events already archived to Parquet leave the live table again."""
+        if self.archive_dir.is_dir() and any(self.archive_dir.glob("*.parquet")):
+            glob = _sql_str(self.archive_dir / "*.parquet")
+            con.execute(f"DELETE FROM events WHERE id IN (SELECT id FROM read_parquet('{glob}'))")
+
     # --- writing ---------------------------------------------------------------------------
 
     def apply(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
@@ -141,11 +154,19 @@ class Index:
             con.execute("BEGIN")
             try:
                 if batch.touched:
-                    self._load(con, Path(tmp), "touched", [("path", "VARCHAR")], [{"path": p} for p in batch.touched],
-                               temp=True)
+                    self._load(
+                        con,
+                        Path(tmp),
+                        "touched",
+                        [("path", "VARCHAR")],
+                        [{"path": p} for p in batch.touched],
+                        temp=True,
+                    )
                     con.execute("DELETE FROM files WHERE path IN (SELECT path FROM touched)")
                     for table in ENTITY_TABLES.values():
-                        con.execute(f"DELETE FROM {table} WHERE file_path IN (SELECT path FROM touched)")
+                        con.execute(
+                            f"DELETE FROM {table} WHERE file_path IN (SELECT path FROM touched)"
+                        )
                     con.execute("DROP TABLE touched")
                 if batch.files:
                     self._load(con, Path(tmp), "files", TABLES["files"], batch.files)
@@ -153,7 +174,14 @@ class Index:
                     if rows:
                         self._load(con, Path(tmp), table, TABLES[table], rows)
                 if batch.events:
-                    self._load(con, Path(tmp), "events", TABLES["events"], batch.events, conflict="DO NOTHING")
+                    self._load(
+                        con,
+                        Path(tmp),
+                        "events",
+                        TABLES["events"],
+                        batch.events,
+                        conflict="DO NOTHING",
+                    )
                 for key, value in batch.meta.items():
                     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
                 con.execute("COMMIT")
@@ -161,8 +189,16 @@ class Index:
                 con.execute("ROLLBACK")
                 raise
 
-    def _load(self, con: duckdb.DuckDBPyConnection, tmp: Path, table: str, cols: Sequence[tuple[str, str]],
-              rows: list[dict[str, Any]], temp: bool = False, conflict: str | None = None) -> None:
+    def _load(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        tmp: Path,
+        table: str,
+        cols: Sequence[tuple[str, str]],
+        rows: list[dict[str, Any]],
+        temp: bool = False,
+        conflict: str | None = None,
+    ) -> None:
         """Bulk load through a newline-delimited JSON file: 0.09 s for 20k rows, vs 9 s row by row."""
         path = tmp / f"{table}.ndjson"
         with open(path, "w", encoding="utf-8") as fh:
@@ -175,12 +211,10 @@ class Index:
         if temp:
             con.execute(f"CREATE TEMP TABLE {table} AS SELECT {names} FROM {source}")
             return
-        tail = f" ON CONFLICT DO NOTHING" if conflict == "DO NOTHING" else ""
+        tail = " ON CONFLICT DO NOTHING" if conflict == "DO NOTHING" else ""
         con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {source}{tail}")
-        try:
+        with suppress(OSError):
             os.unlink(path)
-        except OSError:
-            pass
 
 
 def _sql_str(path: Path) -> str:

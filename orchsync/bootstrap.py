@@ -1,0 +1,119 @@
+"""`orchsync init` and `orchsync status`: setting a repository up, and saying how it stands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchsync.config import load_config
+from orchsync.layout import CONFIG_FILE
+from orchsync.repo import Repo
+
+__all__ = ["DEFAULT_CONFIG", "init", "repo_status"]
+
+DEFAULT_CONFIG = """\
+# orchsync settings, shared by everyone who clones this repository.
+# Every key is optional; these are the defaults.
+
+# How long a file must stay quiet before the daemon snapshots it, and the most a change
+# may wait while edits keep coming.
+debounce_ms: 300
+max_latency_ms: 2000
+
+# Where snapshot commits land. null = the checked-out branch. A dedicated ref such as
+# refs/orchsync/<branch> keeps automatic commits off a shared branch.
+target_ref: null
+
+# Run the repository's pre-commit and commit-msg hooks for snapshot commits.
+run_hooks: false
+
+# How long an assembled agent context may be served from cache (it is never served stale).
+context_cache_seconds: 300
+
+events:
+  # debug | info | warning: events below this level are not recorded.
+  min_level: debug
+  # Per-type level overrides, e.g. orchestration.task.updated: debug
+  levels: {}
+  # Per-type sampling rates between 0 and 1, decided by content hash (a rebuild keeps
+  # exactly the same events), e.g. orchestration.file.synced: 0.1
+  sampling: {}
+"""
+
+
+def init(
+    repo: Repo, *, merge_driver: bool = False, dry_run: bool = False, actor: str | None = None
+) -> dict[str, Any]:
+    """Create `.git/orchsync/`, a default config if there is none, and the first snapshot."""
+    actions: list[str] = []
+    config_path = repo.root / CONFIG_FILE
+    if not dry_run:
+        repo.ensure_runtime()
+    actions.append(f"runtime folder {repo.runtime}")
+    if not config_path.exists():
+        actions.append(f"wrote {CONFIG_FILE} (defaults)")
+        if not dry_run:
+            from orchsync.writes import atomic_write
+
+            atomic_write(config_path, DEFAULT_CONFIG.encode(), exclusive=True)
+    if merge_driver:
+        from orchsync.merge import install_merge_driver
+
+        written = install_merge_driver(repo.root, repo.git_dir, dry_run=dry_run)
+        actions.extend(written or ["merge driver already installed"])
+    commit = None
+    if not dry_run:
+        from orchsync.sync import sync
+
+        result = sync(repo, actor=actor, allow_unborn=True, raise_blocked=True)
+        commit = result.commit
+        if commit:
+            actions.append(f"snapshot {commit[:12]}: {result.subject}")
+    return {"actions": actions, "commit": commit, "dry_run": dry_run}
+
+
+def repo_status(repo: Repo) -> dict[str, Any]:
+    """Pending changes and why they wait, the last snapshot, the index and the daemon."""
+    from orchsync.gitstore import GitStore
+    from orchsync.index import Index
+    from orchsync.sync import pending_changes, read_status
+
+    config = load_config(repo.root)
+    store = GitStore(repo, config.target_ref)
+    blocked = store.blocked_reason()
+    saved = read_status(repo)
+    out: dict[str, Any] = {
+        "repo": str(repo.root),
+        "branch": store.branch(),
+        "blocked": blocked,
+        "config_problems": list(config.problems),
+    }
+    try:
+        out["target_ref"] = store.target_ref()
+        tip = store.tip()
+    except Exception:  # detached HEAD without a target_ref
+        out["target_ref"], tip = None, None
+    out["tip"] = str(tip.id) if tip is not None else None
+    out["last_snapshot"] = {"commit": saved.get("last_commit"), "at": saved.get("last_snapshot_at")}
+    out["pending"] = pending_changes(repo) if not store.git.head_is_unborn else []
+    index = Index(repo.index_path)
+    meta: dict[str, str] = {}
+    if index.exists():
+        try:
+            with index.reader(timeout=2.0) as con:
+                meta = index.meta(con)
+        except Exception as exc:  # a busy or broken index is a status, not an error
+            meta = {"error": str(exc)}
+    out["index"] = {
+        "path": str(index.path),
+        "exists": index.exists(),
+        "last_commit": meta.get("last_commit"),
+        "current": bool(meta) and meta.get("last_commit") == out["tip"],
+        **({"error": meta["error"]} if "error" in meta else {}),
+    }
+    try:
+        from orchsync.watch import daemon_status
+    except ImportError:
+        out["daemon"] = {"running": False}
+    else:
+        out["daemon"] = daemon_status(repo)
+    return out

@@ -1,0 +1,263 @@
+"""`reindex`, `tasks`, `sprints`, `events`, `query` and `stats`: the read side."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from orchsync.cli.common import emit_json, output_options, render_rows, repo_option
+from orchsync.repo import Repo
+
+_STATUSES = ["pending", "in_progress", "completed", "blocked"]
+
+
+@click.command()
+@click.option(
+    "--from-files",
+    is_flag=True,
+    help="Rebuild entity tables from the work tree (fast; keeps events).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@repo_option
+def reindex(repo: Repo, from_files: bool, as_json: bool) -> None:
+    """Rebuild the index from git history (and the journal), or from the files."""
+    from orchsync.config import load_config
+    from orchsync.gitstore import GitStore
+    from orchsync.indexer import catch_up, index_from_files
+    from orchsync.sync import lock_for
+
+    config = load_config(repo.root)
+    store = GitStore(repo, config.target_ref)
+    started = time.perf_counter()
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and sys.stdout.isatty() and not as_json:
+            bar = click.progressbar(length=total, label="files" if from_files else "commits")
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    with lock_for(repo):
+        if from_files:
+            result = index_from_files(repo, store, config, progress=progress)
+        else:
+            result = catch_up(repo, store, config, full=True, progress=progress)
+    if bar is not None:
+        bar.__exit__(None, None, None)
+    elapsed = time.perf_counter() - started
+    summary = {
+        "commits": result.commits,
+        "files": result.files,
+        "events": result.events,
+        "tip": result.tip,
+        "seconds": round(elapsed, 3),
+        "from_files": from_files,
+    }
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(
+            f"indexed {result.files} files"
+            + ("" if from_files else f", {result.commits} commits, {result.events} events")
+            + f" in {elapsed:.2f} s"
+        )
+
+
+@click.command()
+@click.option("--sprint", help="Only tasks of this sprint.")
+@click.option("--status", type=click.Choice(_STATUSES), help="Only tasks with this status.")
+@click.option("--priority", type=click.Choice(["P0", "P1", "P2", "P3"]))
+@click.option("--agent", help="Only tasks assigned to this agent.")
+@click.option("--ready", is_flag=True, help="Pending tasks whose dependencies are all completed.")
+@click.option("--at", "at", metavar="REV", help="As of a git revision.")
+@click.option("--limit", type=int)
+@output_options
+@repo_option
+def tasks(
+    repo: Repo,
+    sprint: str | None,
+    status: str | None,
+    priority: str | None,
+    agent: str | None,
+    ready: bool,
+    at: str | None,
+    limit: int | None,
+    fmt: str,
+) -> None:
+    """List tasks."""
+    from orchsync import query
+
+    with query.reader(repo, at=at) as con:
+        rows = query.tasks(
+            con,
+            sprint=sprint,
+            status=status,
+            priority=priority,
+            agent=agent,
+            ready=ready,
+            limit=limit,
+        )
+    render_rows(
+        rows,
+        fmt,
+        None if fmt == "json" else ["task", "sprint", "status", "priority", "agent", "title"],
+        empty="no tasks",
+    )
+
+
+@click.command()
+@click.option("--status", type=click.Choice(["planning", "active", "completed"]))
+@click.option("--at", "at", metavar="REV", help="As of a git revision.")
+@output_options
+@repo_option
+def sprints(repo: Repo, status: str | None, at: str | None, fmt: str) -> None:
+    """List sprints with task counts."""
+    from orchsync import query
+
+    with query.reader(repo, at=at) as con:
+        rows = query.sprints(con, status=status)
+    render_rows(
+        rows,
+        fmt,
+        None
+        if fmt == "json"
+        else ["sprint", "status", "tasks", "completed", "in_progress", "blocked", "title"],
+        empty="no sprints",
+    )
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--type",
+    "type_",
+    metavar="TYPE",
+    help="Event type, with or without `orchestration.` (a trailing * matches a prefix).",
+)
+@click.option("--entity", help="Only events of this entity (T:x, S:x, a path).")
+@click.option("--session", help="Only events of this session.")
+@click.option("--since", help="Since a date, a time, or 30m / 2h / 7d.")
+@click.option(
+    "--limit", type=int, default=100, show_default=True, help="Newest N events (0 = all)."
+)
+@click.option("--all", "archived", is_flag=True, help="Include archived events.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they arrive.")
+@output_options
+@repo_option
+@click.pass_context
+def events(
+    ctx: click.Context,
+    repo: Repo,
+    type_: str | None,
+    entity: str | None,
+    session: str | None,
+    since: str | None,
+    limit: int,
+    archived: bool,
+    follow: bool,
+    fmt: str,
+) -> None:
+    """List events (oldest first), or follow them live."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from orchsync import query
+
+    filters = {"type": type_, "entity": entity, "session": session, "archived": archived}
+    with query.reader(repo) as con:
+        rows = query.events(con, since=since, limit=limit or None, **filters)
+    _print_events(rows, fmt)
+    if not follow:
+        return
+    seen = {r["id"] for r in rows}
+    last = rows[-1]["emitted_at"] if rows else None
+    try:
+        while True:
+            time.sleep(0.5)
+            with query.reader(repo) as con:
+                fresh = query.events(con, since=last or since, limit=None, **filters)
+            new = [r for r in fresh if r["id"] not in seen]
+            if new:
+                seen.update(r["id"] for r in new)
+                last = new[-1]["emitted_at"]
+                _print_events(new, fmt, header=False)
+    except KeyboardInterrupt:
+        return
+
+
+def _print_events(rows: list[dict], fmt: str, header: bool = True) -> None:
+    if fmt == "json":
+        emit_json(rows) if header else [emit_json(r) for r in rows]
+        return
+    if fmt == "table" and not header:
+        for r in rows:
+            click.echo(
+                f"{r['emitted_at']}  {r['event_type']}  {r['entity_code'] or r['path'] or ''}  {r['agent'] or ''}"
+            )
+        return
+    render_rows(
+        rows,
+        fmt,
+        ["emitted_at", "event_type", "entity_type", "entity_code", "agent", "session_key", "commit"]
+        if fmt == "table"
+        else None,
+        empty="no events",
+    )
+
+
+@events.command("archive")
+@click.option(
+    "--before", required=True, metavar="DATE", help="Archive events emitted before this date/time."
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def events_archive(ctx: click.Context, before: str, as_json: bool) -> None:
+    """Move events older than DATE to Parquet under .git/orchsync/archive/."""
+    from orchsync.archive import archive_events
+    from orchsync.cli.common import get_repo
+
+    result = archive_events(
+        get_repo(ctx.parent.params.get("repo_path") if ctx.parent else None), before
+    )
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(
+            f"archived {result['archived']} events"
+            + (f" to {result['file']}" if result["file"] else "")
+        )
+
+
+@click.command()
+@click.argument("sql")
+@click.option("--at", "at", metavar="REV", help="Query the index as of a git revision.")
+@output_options
+@repo_option
+def query(repo: Repo, sql: str, at: str | None, fmt: str) -> None:
+    """Run read-only SQL over the index (views orchestration_sprints, _tasks, _events)."""
+    from orchsync import query as q
+
+    with q.reader(repo, at=at) as con:
+        columns, rows = q.run_sql(con, sql)
+    render_rows([dict(zip(columns, r, strict=True)) for r in rows], fmt, columns, empty="(no rows)")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@repo_option
+def stats(repo: Repo, as_json: bool) -> None:
+    """Counts by status; throughput and cycle time per sprint, from status events."""
+    from orchsync import query
+
+    with query.reader(repo) as con:
+        result = query.stats(con)
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(
+        "tasks by status: " + ", ".join(f"{k}={v}" for k, v in result["tasks_by_status"].items())
+    )
+    click.echo(f"events: {result['events']}")
+    render_rows(result["sprints"], "table")

@@ -1,0 +1,125 @@
+"""`init`, `sync` and `status`: the write path by hand, and what it is waiting for."""
+
+from __future__ import annotations
+
+import click
+
+from orchsync.cli.common import emit_json, repo_option
+from orchsync.errors import ExitCode
+from orchsync.repo import Repo
+
+
+@click.command()
+@click.option(
+    "--merge-driver",
+    is_flag=True,
+    help="Also install the front-matter merge driver (.git/config + .gitattributes).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@repo_option
+def init(repo: Repo, merge_driver: bool, dry_run: bool, as_json: bool) -> None:
+    """Set a repository up: runtime folder, default config, first snapshot commit."""
+    from orchsync.bootstrap import init as do_init
+
+    result = do_init(repo, merge_driver=merge_driver, dry_run=dry_run)
+    if as_json:
+        emit_json(result)
+        return
+    for action in result["actions"]:
+        click.echo(("would: " if dry_run else "") + action)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--actor", envvar="ORCHSYNC_ACTOR", help="Who made the change (Orchsync-Agent trailer)."
+)
+@click.option(
+    "--session", envvar="ORCHSYNC_SESSION", help="Session key (Orchsync-Session trailer)."
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be committed; commit nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@repo_option
+def sync(
+    repo: Repo,
+    paths: tuple[str, ...],
+    actor: str | None,
+    session: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Commit changed files under delegation/ (all, or PATHS) and index them.
+
+    With nothing to commit it still brings the index up to date with git.
+    Exits 1 when a synced file is invalid (it is committed all the same).
+    """
+    from orchsync.sync import sync as do_sync
+
+    result = do_sync(repo, list(paths) or None, actor=actor, session=session, dry_run=dry_run)
+    if as_json:
+        emit_json(result.to_dict())
+    elif result.blocked:
+        click.echo(f"waiting: {result.blocked}", err=True)
+    elif not result.files:
+        click.echo("nothing to sync")
+    else:
+        verb = (
+            "would commit"
+            if dry_run
+            else f"committed {result.commit[:12] if result.commit else ''}"
+        )
+        click.echo(f"{verb}: {result.subject} ({len(result.files)} files)")
+        for parsed in result.invalid:
+            for d in parsed.diagnostics:
+                click.echo(f"invalid: {d}", err=True)
+    if result.blocked:
+        raise SystemExit(int(ExitCode.FINDINGS))
+    if result.invalid:
+        raise SystemExit(int(ExitCode.FINDINGS))
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@repo_option
+def status(repo: Repo, as_json: bool) -> None:
+    """Pending changes and why they wait, the last snapshot, the index and the daemon."""
+    from orchsync.bootstrap import repo_status
+
+    info = repo_status(repo)
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(
+        f"branch: {info['branch'] or '(detached)'}  snapshots to: {info['target_ref'] or '-'}"
+    )
+    if info["blocked"]:
+        click.echo(f"snapshots wait: {info['blocked']}")
+    daemon = info["daemon"]
+    if daemon.get("running"):
+        line = f"daemon: running (pid {daemon.get('pid')}"
+        if daemon.get("uptime_seconds") is not None:
+            line += f", up {int(daemon['uptime_seconds'])} s"
+        click.echo(line + ")")
+        for warning in daemon.get("warnings", []):
+            click.echo(f"daemon warning: {warning}")
+    else:
+        click.echo("daemon: not running")
+    last = info["last_snapshot"]
+    if last.get("commit"):
+        click.echo(f"last snapshot: {last['commit'][:12]} at {last['at']}")
+    idx = info["index"]
+    state = (
+        "current"
+        if idx["current"]
+        else ("missing" if not idx["exists"] else "behind git (catches up on next query)")
+    )
+    click.echo(f"index: {state}")
+    for problem in info["config_problems"]:
+        click.echo(f"config: {problem}")
+    pending = info["pending"]
+    click.echo(f"pending changes: {len(pending)}")
+    for path in pending[:50]:
+        click.echo(f"  {path}")
+    if len(pending) > 50:
+        click.echo(f"  ... and {len(pending) - 50} more")
