@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchsync.layout import CONFIG_FILE
-from orchsync.parse.yamldoc import Document, decode, load_yaml
 
 __all__ = ["Config", "EventPolicy", "LEVELS", "load_config", "parse_config"]
 
@@ -65,6 +66,8 @@ def parse_config(raw: bytes | None) -> Config:
     """Read config bytes; a broken file gives defaults plus the problems (never a crash)."""
     if raw is None:
         return Config()
+    from orchsync.parse.yamldoc import Document, decode, load_yaml
+
     text, problems = decode(raw)
     doc = load_yaml(text or "", Document())
     notes = [f"{CONFIG_FILE}:{p.line or 1}: {p.message}" for p in [*problems, *doc.problems]]
@@ -106,8 +109,37 @@ def parse_config(raw: bytes | None) -> Config:
 
 
 def load_config(root: Path) -> Config:
+    """The config in force; parsed YAML is memoized by the file's stat in `.git/orchsync/`.
+
+    Every read command needs the config (for `target_ref`), and importing a YAML parser costs
+    more than the rest of a cached query; the memo is keyed by mtime and size, so an edit is
+    seen at once.
+    """
     path = root / CONFIG_FILE
     try:
-        return parse_config(path.read_bytes())
+        st = path.stat()
     except FileNotFoundError:
         return Config()
+    stamp = [st.st_mtime_ns, st.st_size]
+    memo = root / ".git" / "orchsync" / "config-memo.json"
+    try:
+        cached = json.loads(memo.read_text(encoding="utf-8"))
+        if cached.get("stamp") == stamp:
+            return _from_dict(cached["config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    config = parse_config(path.read_bytes())
+    if memo.parent.is_dir():
+        tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps({"stamp": stamp, "config": asdict(config)}), encoding="utf-8")
+            tmp.replace(memo)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return config
+
+
+def _from_dict(data: dict[str, Any]) -> Config:
+    events = EventPolicy(**data.pop("events"))
+    data["problems"] = tuple(data.get("problems", ()))
+    return Config(events=events, **data)

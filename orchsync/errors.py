@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from orchsync.layout import InvalidId
-
 __all__ = [
     "ExitCode",
     "InvalidId",
@@ -36,6 +34,10 @@ class OrchsyncError(Exception):
 
 class UsageError(OrchsyncError):
     """Bad input to a command: an unknown status, an id in use, a malformed argument."""
+
+
+class InvalidId(OrchsyncError, ValueError):
+    """An id or code that cannot be a path segment; the message says what to change."""
 
 
 class NotARepository(OrchsyncError):

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from orchsync.errors import InvalidId
 from orchsync.model import Kind
 
 __all__ = [
@@ -33,10 +34,6 @@ _ADR_NAME = re.compile(r"^ADR-(\d{3,})(?:-(.*))?\.md$")
 _BUG_NAME = re.compile(r"^BUG-(\d{4,})(?:-(.*))?\.md$")
 _RESERVED = {".", "..", "con", "prn", "aux", "nul", ".git", ".templates"}
 MAX_SEGMENT = 100
-
-
-class InvalidId(ValueError):
-    """An id or code that cannot be a path segment; the message says what to change."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import duckdb
 from orchsync.config import Config, load_config
 from orchsync.errors import LockTimeout, OrchsyncError, UsageError
 from orchsync.index import SCHEMA_VERSION, Index, IndexMissing
+from orchsync.query_state import expected_tip, parse_since
 from orchsync.repo import Repo
 
 __all__ = [
@@ -29,18 +30,6 @@ __all__ = [
     "stats",
     "tasks",
 ]
-
-
-def _expected_tip(repo: Repo, config: Config) -> tuple[str | None, str | None]:
-    """(ref, tip) that the index should reflect, from ref files alone."""
-    branch = repo.head_ref()
-    if config.target_ref:
-        name = (branch or "refs/heads/detached").removeprefix("refs/heads/")
-        ref = config.target_ref.replace("<branch>", name).replace("{branch}", name)
-        return ref, repo.ref_tip(ref) or (repo.ref_tip(branch) if branch else None)
-    if branch is None:
-        return None, None
-    return branch, repo.ref_tip(branch)
 
 
 def _is_fresh(
@@ -79,7 +68,7 @@ def reader(repo: Repo, *, at: str | None = None) -> Iterator[duckdb.DuckDBPyConn
             yield con
         return
     config = load_config(repo.root)
-    ref, tip = _expected_tip(repo, config)
+    ref, tip = expected_tip(repo, config)
     index = Index(repo.index_path)
     if index.exists():
         try:
@@ -261,7 +250,7 @@ def events(
         params.append(session)
     if since:
         where.append("emitted_at >= ?::TIMESTAMP")
-        params.append(_parse_since(since))
+        params.append(parse_since(since))
     if after:
         where.append("(emitted_at, id) > (?::TIMESTAMP, ?)")
         params += [after[0], after[1]]
@@ -280,32 +269,6 @@ def events(
         if isinstance(row.get("payload"), str):
             row["payload"] = json.loads(row["payload"])
     return rows
-
-
-_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
-
-
-def _parse_since(text: str) -> str:
-    """`2025-10-01`, an ISO time, or a relative `30m` / `2h` / `7d` / `1w`."""
-    from datetime import UTC, timedelta
-
-    m = _RELATIVE.match(text.strip())
-    if m:
-        n, unit = int(m.group(1)), m.group(2)
-        delta = {
-            "s": timedelta(seconds=n),
-            "m": timedelta(minutes=n),
-            "h": timedelta(hours=n),
-            "d": timedelta(days=n),
-            "w": timedelta(weeks=n),
-        }[unit]
-        return (datetime.now(UTC).replace(tzinfo=None) - delta).isoformat(timespec="seconds")
-    try:
-        return datetime.fromisoformat(text.strip()).replace(tzinfo=None).isoformat()
-    except ValueError as exc:
-        raise UsageError(
-            f"--since {text!r}: use a date (2025-10-01), a time, or 30m / 2h / 7d"
-        ) from exc
 
 
 _WRITE_SQL = re.compile(

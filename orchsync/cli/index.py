@@ -8,6 +8,8 @@ import time
 import click
 
 from orchsync.cli.common import emit_json, output_options, render_rows, repo_option
+from orchsync.query_state import parse_since
+from orchsync.readcache import cached
 from orchsync.repo import Repo
 
 _STATUSES = ["pending", "in_progress", "completed", "blocked"]
@@ -89,18 +91,22 @@ def tasks(
     fmt: str,
 ) -> None:
     """List tasks."""
-    from orchsync import query
+    params = {
+        "sprint": sprint,
+        "status": status,
+        "priority": priority,
+        "agent": agent,
+        "ready": ready,
+        "limit": limit,
+    }
 
-    with query.reader(repo, at=at) as con:
-        rows = query.tasks(
-            con,
-            sprint=sprint,
-            status=status,
-            priority=priority,
-            agent=agent,
-            ready=ready,
-            limit=limit,
-        )
+    def compute() -> list[dict]:
+        from orchsync import query
+
+        with query.reader(repo, at=at) as con:
+            return query.tasks(con, **params)
+
+    rows = cached(repo, "tasks", {**params, "at": at}, compute)
     render_rows(
         rows,
         fmt,
@@ -116,10 +122,14 @@ def tasks(
 @repo_option
 def sprints(repo: Repo, status: str | None, at: str | None, fmt: str) -> None:
     """List sprints with task counts."""
-    from orchsync import query
 
-    with query.reader(repo, at=at) as con:
-        rows = query.sprints(con, status=status)
+    def compute() -> list[dict]:
+        from orchsync import query
+
+        with query.reader(repo, at=at) as con:
+            return query.sprints(con, status=status)
+
+    rows = cached(repo, "sprints", {"status": status, "at": at}, compute)
     render_rows(
         rows,
         fmt,
@@ -163,14 +173,21 @@ def events(
     """List events (oldest first), or follow them live."""
     if ctx.invoked_subcommand is not None:
         return
-    from orchsync import query
-
     filters = {"type": type_, "entity": entity, "session": session, "archived": archived}
-    with query.reader(repo) as con:
-        rows = query.events(con, since=since, limit=limit or None, **filters)
+    since = parse_since(since) if since else None
+
+    def compute() -> list[dict]:
+        from orchsync import query
+
+        with query.reader(repo) as con:
+            return query.events(con, since=since, limit=limit or None, **filters)
+
+    rows = cached(repo, "events", {**filters, "since": since, "limit": limit}, compute)
     _print_events(rows, fmt)
     if not follow:
         return
+    from orchsync import query
+
     seen = {r["id"] for r in rows}
     last = rows[-1]["emitted_at"] if rows else None
     try:
@@ -237,10 +254,15 @@ def events_archive(ctx: click.Context, before: str, as_json: bool) -> None:
 @repo_option
 def query(repo: Repo, sql: str, at: str | None, fmt: str) -> None:
     """Run read-only SQL over the index (views orchestration_sprints, _tasks, _events)."""
-    from orchsync import query as q
 
-    with q.reader(repo, at=at) as con:
-        columns, rows = q.run_sql(con, sql)
+    def compute() -> list:
+        from orchsync import query as q
+
+        with q.reader(repo, at=at) as con:
+            columns, rows = q.run_sql(con, sql)
+        return [columns, [list(r) for r in rows]]
+
+    columns, rows = cached(repo, "query", {"sql": sql, "at": at}, compute)
     render_rows([dict(zip(columns, r, strict=True)) for r in rows], fmt, columns, empty="(no rows)")
 
 
@@ -249,10 +271,14 @@ def query(repo: Repo, sql: str, at: str | None, fmt: str) -> None:
 @repo_option
 def stats(repo: Repo, as_json: bool) -> None:
     """Counts by status; throughput and cycle time per sprint, from status events."""
-    from orchsync import query
 
-    with query.reader(repo) as con:
-        result = query.stats(con)
+    def compute() -> dict:
+        from orchsync import query
+
+        with query.reader(repo) as con:
+            return query.stats(con)
+
+    result = cached(repo, "stats", {}, compute)
     if as_json:
         emit_json(result)
         return

@@ -4,6 +4,21 @@ Parsing never raises on what people write; every problem becomes a Diagnostic an
 entity is still produced (marked invalid) with whatever could be read.
 """
 
-from orchsync.parse.entities import parse_file
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["parse_file"]
+
+if TYPE_CHECKING:
+    from orchsync.parse.entities import parse_file
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `orchsync.parse.yamldoc` (used by config loading) does not drag in the
+    # entity builders and the schema validator.
+    if name == "parse_file":
+        from orchsync.parse.entities import parse_file
+
+        return parse_file
+    raise AttributeError(name)
