@@ -6,6 +6,7 @@ import json
 from functools import cache
 from typing import Any
 
+from orchsync.parse.quickcheck import is_valid
 from orchsync.parse.yamldoc import Document, Problem, dotted
 from orchsync.resources import data_dir
 
@@ -13,22 +14,30 @@ __all__ = ["schema_for", "validate"]
 
 
 @cache
-def schema_for(kind: str) -> Any:
-    """A compiled Draft 2020-12 validator for one kind, or None if the kind has no schema."""
+def raw_schema(kind: str) -> dict[str, Any] | None:
     path = data_dir("schemas") / f"{kind}.json"
     if not path.exists():
         return None
-    import jsonschema  # 110 ms: only when something is really validated
+    return json.loads(path.read_text(encoding="utf-8"))
 
-    schema = json.loads(path.read_text(encoding="utf-8"))
+
+@cache
+def schema_for(kind: str) -> Any:
+    """A compiled Draft 2020-12 validator for one kind, or None if the kind has no schema."""
+    schema = raw_schema(kind)
+    if schema is None:
+        return None
+    import jsonschema  # 110 ms: only when a document is really invalid (see quickcheck)
+
     return jsonschema.Draft202012Validator(schema)
 
 
 def validate(kind: str, doc: Document) -> list[Problem]:
     """Schema errors of doc.data as problems at the line of the offending field."""
-    validator = schema_for(kind)
-    if validator is None or not isinstance(doc.data, dict):
+    schema = raw_schema(kind)
+    if schema is None or not isinstance(doc.data, dict) or is_valid(schema, doc.data):
         return []
+    validator = schema_for(kind)
     problems = []
     for error in sorted(
         validator.iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))
