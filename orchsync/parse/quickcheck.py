@@ -101,6 +101,4 @@ def is_valid(schema: dict[str, Any], value: Any) -> bool:
         items = schema["items"]
         if not all(is_valid(items, v) for v in value):
             return False
-    if "oneOf" in schema and sum(1 for s in schema["oneOf"] if is_valid(s, value)) != 1:
-        return False
-    return True
+    return "oneOf" not in schema or sum(1 for s in schema["oneOf"] if is_valid(s, value)) == 1
