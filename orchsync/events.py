@@ -97,7 +97,7 @@ def pair_moves(pairs: list[FilePair]) -> list[FilePair]:
         return pairs
     used: set[int] = set()
     joined: dict[int, FilePair] = {}
-    for strategy in (_same_hash, _same_entity):
+    for strategy in (_same_hash, _same_entity, _same_bytes):
         for a in added:
             if id(a) in joined:
                 continue
@@ -120,6 +120,11 @@ def _same_hash(old: ParsedFile, new: ParsedFile) -> bool:
         and old.kind == new.kind
         and old.path.rsplit("/", 1)[-1] == new.path.rsplit("/", 1)[-1]
     )
+
+
+def _same_bytes(old: ParsedFile, new: ParsedFile) -> bool:
+    """A rename (ADR-002 -> ADR-003): same kind, same bytes, another name."""
+    return old.hash == new.hash and old.kind == new.kind and old.kind is not Kind.FILE
 
 
 def _same_entity(old: ParsedFile, new: ParsedFile) -> bool:

@@ -40,10 +40,21 @@ class Repo:
         return self.runtime / "index.duckdb"
 
     def rel(self, path: str | os.PathLike[str]) -> str:
-        """A path (absolute, or relative to cwd) as a repo-relative POSIX string."""
+        """A path as a repo-relative POSIX string.
+
+        Absolute paths are taken as they are. `delegation/...` is already repo-relative (what
+        the library passes around). Anything else was typed by a user: relative to the current
+        directory when that is inside the repository, else relative to the repository root.
+        """
         p = Path(path)
+        text = p.as_posix()
         if not p.is_absolute():
-            p = Path.cwd() / p
+            cwd = Path.cwd().resolve()
+            inside = cwd == self.root or self.root in cwd.parents
+            if text == DELEGATION or text.startswith(DELEGATION + "/") or not inside:
+                p = self.root / p
+            else:
+                p = cwd / p
         try:
             return (
                 p.resolve().relative_to(self.root).as_posix()

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("sync:init", "Set a repository up: runtime folder, default config, first snapshot."),
     "sync": ("sync:sync", "Commit changed files under delegation/ and index them."),
     "status": ("sync:status", "Pending changes and why they wait, the last snapshot, the daemon."),
+    "fix-ids": ("sync:fix_ids", "Rename the newer of duplicated task codes, ADR and bug numbers."),
     "log": ("history:log", "History of one entity from git: commit, time, events, hash."),
     "show": ("history:show", "An entity's file as of a revision or a content hash."),
     "rollback": ("history:rollback", "Write an earlier version's bytes back as a new commit."),
@@ -34,7 +35,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "query": ("index:query", "Read-only SQL over the index."),
     "stats": ("index:stats", "Counts by status, throughput and cycle time per sprint."),
     "check": ("check:check", "Parse the tree and report invalid files and broken references."),
+    "sprint": ("sprint:sprint", "Create a sprint from a template."),
+    "task": ("task:task", "Create a task, change its status, move it to another sprint."),
+    "adr": ("adr:adr", "Create and list architecture decision records."),
+    "bug": ("bug:bug", "Report and list bugs in the backlog."),
+    "templates": ("templates:templates", "List the sprint/task/ADR/bug/session templates in force."),
     "merge-file": ("merge:merge_file_cmd", "Git merge driver: merge files field by field."),
+    "watch": ("watch:watch", "Commit and index every settled save under delegation/ (the daemon)."),
+    "stop": ("watch:stop", "Stop this clone's `orchsync watch` daemon."),
+    "mcp": ("mcp:mcp", "Serve the library as MCP tools to coding agents over stdio."),
 }
 
 

@@ -123,3 +123,31 @@ def status(repo: Repo, as_json: bool) -> None:
         click.echo(f"  {path}")
     if len(pending) > 50:
         click.echo(f"  ... and {len(pending) - 50} more")
+
+
+@click.command("fix-ids")
+@click.option("--dry-run", is_flag=True, help="Show the renames; change nothing.")
+@click.option("--actor", envvar="ORCHSYNC_ACTOR")
+@click.option("--session", envvar="ORCHSYNC_SESSION")
+@click.option("--json", "as_json", is_flag=True)
+@repo_option
+def fix_ids(
+    repo: Repo, dry_run: bool, actor: str | None, session: str | None, as_json: bool
+) -> None:
+    """Rename the newer of duplicated task codes, ADR and bug numbers (one commit)."""
+    from orchsync.fixids import fix_ids as do_fix
+
+    result = do_fix(repo, dry_run=dry_run, actor=actor, session=session)
+    if as_json:
+        emit_json(result)
+        return
+    if not result["renames"]:
+        click.echo("no duplicate ids")
+    for r in result["renames"]:
+        refs = f" (and depends_on in {len(r['references'])} tasks)" if r["references"] else ""
+        click.echo(
+            f"{'would rename' if dry_run else 'renamed'} {r['kind']} {r['old']} -> {r['new']}: "
+            f"{r['old_path']} -> {r['new_path']}{refs}"
+        )
+    if result["commit"]:
+        click.echo(f"commit {result['commit'][:12]}")
