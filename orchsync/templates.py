@@ -1,0 +1,268 @@
+"""Templates for new files: jinja2 folders shipped with orchsync, overridable per repository.
+
+A template is a folder `<kind>/<name>/` holding one `<FILE>.j2` per file it makes (a sprint
+template has `SPRINT.md.j2`, a task template `TASK.md.j2` and optionally `AGENT.yml.j2`) and
+an optional `template.yml` manifest:
+
+    description: One line shown by `orchsync templates list`.
+    required: [question]          # variables that must be given (--set question=...)
+    defaults: {labels: [research]}
+
+Shipped templates live in the package's `templates/`; a repository's own in
+`delegation/.templates/<kind>/<name>/` win over a shipped template of the same kind and name.
+Rendering is strict: a variable the template uses but nobody set is an error naming it.
+jinja2 is imported only when a template is rendered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchsync.errors import UnknownEntity, UsageError
+from orchsync.layout import DELEGATION
+from orchsync.repo import Repo
+from orchsync.resources import data_dir
+
+__all__ = [
+    "KINDS",
+    "REPO_TEMPLATES",
+    "Template",
+    "TemplateError",
+    "find_template",
+    "list_templates",
+    "render",
+    "yaml_value",
+]
+
+log = logging.getLogger(__name__)
+
+# kind -> the files a template of that kind may make; the first one is required.
+KINDS: dict[str, tuple[str, ...]] = {
+    "sprint": ("SPRINT.md",),
+    "task": ("TASK.md", "AGENT.yml"),
+    "adr": ("ADR.md",),
+    "bug": ("BUG.md",),
+    "session": ("SESSION.md",),
+}
+REPO_TEMPLATES = f"{DELEGATION}/.templates"
+MANIFEST = "template.yml"
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class TemplateError(UsageError):
+    """A template that cannot be found, read or rendered; the message names the variable or line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    kind: str
+    name: str
+    source: str  # "shipped" or "repo"
+    path: Path
+    description: str = ""
+    required: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    def to_row(self, repo: Repo | None = None) -> dict[str, Any]:
+        """`path` is short (repo-relative, or relative to the shipped folder's parent)."""
+        base = (
+            repo.root
+            if repo is not None and self.source == "repo"
+            else data_dir("templates").parent
+        )
+        try:
+            shown = self.path.relative_to(base).as_posix()
+        except ValueError:
+            shown = str(self.path)
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "source": self.source,
+            "path": shown,
+            "abspath": str(self.path),
+            "description": self.description,
+            "required": list(self.required),
+            "files": list(self.files),
+        }
+
+
+def _roots(repo: Repo | None) -> list[tuple[str, Path]]:
+    roots = [("shipped", data_dir("templates"))]
+    if repo is not None:
+        roots.append(("repo", repo.root / REPO_TEMPLATES))
+    return roots
+
+
+def _load(kind: str, name: str, source: str, folder: Path) -> Template:
+    files = tuple(f for f in KINDS[kind] if (folder / f"{f}.j2").is_file())
+    if not files or files[0] != KINDS[kind][0]:
+        raise TemplateError(f"template {kind}/{name} ({folder}) has no {KINDS[kind][0]}.j2")
+    manifest: dict[str, Any] = {}
+    mpath = folder / MANIFEST
+    if mpath.is_file():
+        try:
+            loaded = yaml.safe_load(mpath.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise TemplateError(f"{mpath}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise TemplateError(f"{mpath}: must be a mapping (description, required, defaults)")
+        manifest = loaded or {}
+    required = manifest.get("required") or []
+    defaults = manifest.get("defaults") or {}
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        raise TemplateError(f"{mpath}: required: expected a list of variable names")
+    if not isinstance(defaults, dict):
+        raise TemplateError(f"{mpath}: defaults: expected a mapping of variable -> value")
+    return Template(
+        kind=kind,
+        name=name,
+        source=source,
+        path=folder,
+        description=str(manifest.get("description") or "").strip(),
+        required=tuple(required),
+        defaults={str(k): v for k, v in defaults.items()},
+        files=files,
+    )
+
+
+def list_templates(repo: Repo | None = None, kind: str | None = None) -> list[Template]:
+    """The templates in force, sorted by kind and name: a repo's override hides the shipped one."""
+    found: dict[tuple[str, str], Template] = {}
+    for source, root in _roots(repo):
+        for k in sorted(KINDS) if kind is None else [kind]:
+            base = root / k
+            if not base.is_dir():
+                continue
+            for folder in sorted(base.iterdir()):
+                if folder.is_dir() and not folder.name.startswith("."):
+                    try:
+                        found[(k, folder.name)] = _load(k, folder.name, source, folder)
+                    except TemplateError as exc:  # listed, so the user sees what to fix
+                        found[(k, folder.name)] = Template(
+                            k, folder.name, source, folder, f"(broken) {exc}"
+                        )
+    return [found[key] for key in sorted(found)]
+
+
+def find_template(repo: Repo | None, kind: str, name: str) -> Template:
+    """The template in force for (kind, name); the error lists the names there are."""
+    if kind not in KINDS:
+        raise TemplateError(f"unknown template kind {kind!r}; kinds: {', '.join(sorted(KINDS))}")
+    for source, root in reversed(_roots(repo)):
+        folder = root / kind / name
+        if "/" not in name and "\\" not in name and not name.startswith(".") and folder.is_dir():
+            return _load(kind, name, source, folder)
+    names = ", ".join(t.name for t in list_templates(repo, kind)) or "(none)"
+    raise UnknownEntity(f"no {kind} template {name!r}; available: {names}")
+
+
+def check_variables(variables: Mapping[str, Any]) -> None:
+    for key in variables:
+        if not _VAR_NAME.match(key):
+            raise TemplateError(
+                f"variable name {key!r} is not valid; use letters, digits and '_' (like --set goal=...)"
+            )
+
+
+def render(template: Template, variables: Mapping[str, Any]) -> dict[str, str]:
+    """Render every file of the template: {file name: text}. Strict about undefined names."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    check_variables(variables)
+    values = dict(template.defaults)
+    for key, value in variables.items():  # None means "not given": a default still applies
+        if value is not None or key not in values:
+            values[key] = value
+    missing = [r for r in template.required if values.get(r) in (None, "", [])]
+    if missing:
+        wanted = " ".join(f"--set {m}=VALUE" for m in missing)
+        raise TemplateError(
+            f"template {template.ref} needs {', '.join(repr(m) for m in missing)}: pass {wanted}"
+        )
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(template.path)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["yaml"] = yaml_value
+    out: dict[str, str] = {}
+    for name in template.files:
+        source = f"{name}.j2"
+        try:
+            out[name] = env.get_template(source).render(**values)
+        except jinja2.UndefinedError as exc:
+            var = _undefined_name(str(exc))
+            hint = f"; pass --set {var}=VALUE or give it a default in {MANIFEST}" if var else ""
+            raise TemplateError(f"template {template.ref} ({source}): {exc.message}{hint}") from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"template {template.ref}: {template.path / source}:{exc.lineno}: {exc.message}"
+            ) from exc
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"template {template.ref} ({source}): {exc}") from exc
+    return out
+
+
+def _undefined_name(message: str) -> str | None:
+    m = re.match(r"^'([A-Za-z_][A-Za-z0-9_]*)' is undefined$", message)
+    return m.group(1) if m else None
+
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9 _./()+-]*$")
+_YAML_WORDS = {"null", "~", "true", "false", "yes", "no", "on", "off", "y", "n", ".inf", ".nan"}
+
+
+def yaml_value(value: Any) -> str:
+    """A value as a one-line YAML scalar or flow list: plain when safe, JSON-quoted otherwise.
+
+    The `yaml` filter of every template: `title: {{ title | yaml }}` stays valid YAML whatever
+    the title holds (colons, quotes, a leading '-', `yes`...).
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ", ".join(f"{yaml_value(str(k))}: {yaml_value(v)}" for k, v in value.items())
+            + "}"
+        )
+    text = str(value)
+    if (
+        _PLAIN.match(text)
+        and text == text.strip()
+        and text.lower() not in _YAML_WORDS
+        and not _looks_numeric(text)
+    ):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _looks_numeric(text: str) -> bool:
+    if re.match(r"^[-+]?0[xo]", text.lower()):
+        return True
+    try:
+        float(text.replace("_", ""))
+    except ValueError:
+        return False
+    return True
