@@ -298,6 +298,9 @@ class GitStore:
             blob_id, mode = new
             if disk_hashes.get(path) == blob_id and (self.repo.root / path).is_file():
                 index.add(path)  # real stat data, so `git status` does not re-hash it
+                # Rewritten since sync read it: stage what was committed, not the newer bytes.
+                if str(index[path].id) != blob_id:
+                    index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob_id), mode))
             else:
                 index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob_id), mode))
             changed = True

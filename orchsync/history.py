@@ -24,7 +24,7 @@ _BLOB = pygit2.enums.ObjectType.BLOB
 @dataclass(slots=True)
 class CommitChanges:
     commit: str
-    time: str
+    time: str  # the snapshot's Orchsync-Time when it has one, else the committer time
     trailers: Trailers
     changes: dict[str, tuple[str | None, str | None]]  # path -> (old blob, new blob)
 
@@ -95,8 +95,9 @@ def commit_changes(store: GitStore, commit: pygit2.Commit) -> CommitChanges:
             for path, pair in changes.items()
             if all(store.blob_id(t, path) != pair[1] for t in others)
         }
+    trailers = parse_trailers(commit.message)
     return CommitChanges(
-        str(commit.id), commit_time_iso(commit), parse_trailers(commit.message), changes
+        str(commit.id), trailers.time or commit_time_iso(commit), trailers, changes
     )
 
 

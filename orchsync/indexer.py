@@ -7,7 +7,7 @@ This is the only path from git to the index. Live syncs commit first and then ca
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +17,9 @@ from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
 from orchsync.gitstore import GitStore
 from orchsync.history import CommitChanges, iter_changes
 from orchsync.index import SCHEMA_VERSION, Batch, Index
+from orchsync.index.journal import JOURNAL_META
+from orchsync.index.journal import tail as journal_tail
 from orchsync.index.schema import ENTITY_TABLES
-from orchsync.journal import read_all
 from orchsync.model import Kind, ParsedFile, entity_id
 from orchsync.parse import parse_file
 from orchsync.repo import Repo
@@ -133,6 +134,8 @@ def catch_up(
         rebuild = full or index.version(con) != SCHEMA_VERSION or meta.get("ref") != ref
         last = None if rebuild else meta.get("last_commit")
         if not rebuild and last == tip:
+            if at is None:
+                _load_journal_tail(repo, config, index, con, meta)
             return result
         if not rebuild and last and tip and not store.is_ancestor(last, tip):
             rebuild = True  # history was rewritten (reset, checkout): git wins, start over
@@ -148,8 +151,12 @@ def catch_up(
             _replay(
                 commits, cache, config, con, index, batch, tip_commit.tree, store, progress, result
             )  # type: ignore[union-attr]
-        if rebuild:
-            batch.events.extend(_journal_rows(repo, config))
+        if rebuild or at is None:
+            rows, journal_meta = journal_tail(
+                repo.runtime / "journal", config.events, meta, full=rebuild
+            )
+            batch.events.extend(rows)
+            batch.meta.update(journal_meta)
         index.apply(con, batch)
         if rebuild:
             index.drop_archived(con)
@@ -206,7 +213,7 @@ def _existing_lifetimes(con: Any, paths: list[str]) -> dict[str, tuple[str, str,
 
 
 def _iso(value: Any) -> str:
-    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)  # keeps microseconds
 
 
 def _advance(life: dict[str, tuple[str, str, str]], pair: FilePair, cc: CommitChanges) -> None:
@@ -340,10 +347,13 @@ def entity_row(
     return ENTITY_TABLES[kind.value], {**row, **tail}
 
 
-def _journal_rows(repo: Repo, config: Config) -> Iterable[dict[str, Any]]:
-    for row in read_all(repo.runtime / "journal"):
-        if config.events.keeps(row.get("event_type", ""), row.get("correlation_id") or ""):
-            yield row
+def _load_journal_tail(
+    repo: Repo, config: Config, index: Index, con: Any, meta: dict[str, str]
+) -> None:
+    """Load journal rows appended since the index last read the journal (no commit needed)."""
+    rows, journal_meta = journal_tail(repo.runtime / "journal", config.events, meta)
+    if rows or journal_meta.get(JOURNAL_META) != meta.get(JOURNAL_META):
+        index.apply(con, Batch(events=rows, meta=journal_meta))
 
 
 def index_from_files(
@@ -369,7 +379,11 @@ def index_from_files(
         )
         if fresh:
             batch.meta = {"ref": ref, "last_commit": result.tip or "", "history": "skipped"}
-            batch.events.extend(_journal_rows(repo, config))
+        rows, journal_meta = journal_tail(
+            repo.runtime / "journal", config.events, {} if fresh else index.meta(con), full=fresh
+        )
+        batch.events.extend(rows)
+        batch.meta.update(journal_meta)
         for n, path in enumerate(paths, 1):
             parsed = read_parsed(repo.root, path)
             created, updated, commit = life.get(path) or (None, None, None)

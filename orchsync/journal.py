@@ -18,7 +18,7 @@ from typing import Any
 from orchsync.events import PREFIX, Event
 from orchsync.model import entity_id
 
-__all__ = ["append", "journal_event", "read_all"]
+__all__ = ["append", "is_behind", "journal_event", "read_all", "read_since", "sizes"]
 
 
 def journal_event(
@@ -75,3 +75,53 @@ def read_all(journal_dir: Path) -> Iterator[dict[str, Any]]:
                     continue
                 if isinstance(row, dict) and "id" in row:
                     yield row
+
+
+# --- the index's view of the journal: how far it has read each file ---------------------------
+
+
+def sizes(journal_dir: Path) -> dict[str, int]:
+    """{file name: bytes} of every journal file: one directory listing, no reads."""
+    try:
+        entries = list(os.scandir(journal_dir))
+    except FileNotFoundError:
+        return {}
+    return {e.name: e.stat().st_size for e in entries if e.name.endswith(".jsonl")}
+
+
+def is_behind(journal_dir: Path, read: dict[str, int]) -> bool:
+    """True when a journal file holds bytes past what `read` (the index's positions) covers."""
+    return any(read.get(name) != size for name, size in sizes(journal_dir).items() if size)
+
+
+def read_since(
+    journal_dir: Path, read: dict[str, int]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The rows appended after `read` ({file: offset}), and the new offsets.
+
+    Only whole lines are taken (a line still being written waits for the next call); a file
+    shorter than its offset was replaced, so it is read again from the start (event ids make
+    re-reading harmless).
+    """
+    rows: list[dict[str, Any]] = []
+    done: dict[str, int] = {}
+    for name, size in sorted(sizes(journal_dir).items()):
+        start = read.get(name, 0)
+        if start > size:
+            start = 0
+        if start == size:
+            done[name] = size
+            continue
+        with open(journal_dir / name, "rb") as fh:
+            fh.seek(start)
+            chunk = fh.read(size - start)
+        end = chunk.rfind(b"\n") + 1
+        done[name] = start + end
+        for line in chunk[:end].splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and "id" in row:
+                rows.append(row)
+    return rows, done

@@ -8,7 +8,6 @@ ref files directly, so a fresh index costs one DuckDB open and no pygit2 import.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,6 +18,7 @@ import duckdb
 from orchsync.config import Config, load_config
 from orchsync.errors import LockTimeout, OrchsyncError, UsageError
 from orchsync.index import SCHEMA_VERSION, Index, IndexMissing
+from orchsync.index.journal import pending as journal_pending
 from orchsync.query_state import expected_tip, parse_since
 from orchsync.repo import Repo
 
@@ -61,8 +61,14 @@ def refresh(
 
 
 @contextmanager
-def reader(repo: Repo, *, at: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to an index that reflects git (or the tree at revision `at`)."""
+def reader(
+    repo: Repo, *, at: str | None = None, journal: bool = True
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to an index that reflects git (or the tree at revision `at`).
+
+    `journal=False` skips loading journal events appended since the last read (for callers
+    that read no journal events, such as the context broker: it saves a write).
+    """
     if at is not None:
         with _reader_at(repo, at) as con:
             yield con
@@ -70,17 +76,24 @@ def reader(repo: Repo, *, at: str | None = None) -> Iterator[duckdb.DuckDBPyConn
     config = load_config(repo.root)
     ref, tip = expected_tip(repo, config)
     index = Index(repo.index_path)
+    git_fresh = False
     if index.exists():
         try:
             with index.reader() as con:
                 if _is_fresh(index, con, ref, tip):
-                    yield con
-                    return
+                    if not journal or not journal_pending(
+                        repo.runtime / "journal", index.meta(con)
+                    ):
+                        yield con
+                        return
+                    git_fresh = True
         except IndexMissing:
             pass
         except duckdb.Error:
             pass  # a corrupt or foreign file: rebuilt below
-    if ref is not None or not index.exists():
+    if git_fresh:
+        _load_journal(repo, config, index)
+    elif ref is not None or not index.exists():
         try:
             refresh(repo, config, full=_corrupt(index))
         except LockTimeout:
@@ -91,6 +104,24 @@ def reader(repo: Repo, *, at: str | None = None) -> Iterator[duckdb.DuckDBPyConn
                 raise
     with index.reader() as con:
         yield con
+
+
+def _load_journal(repo: Repo, config: Config, index: Index) -> None:
+    """Load journal events (agent.initialized...) appended since the index last read them.
+
+    Takes the repo lock (the same file as `sync.lock_for`) without importing pygit2; when a
+    long sync holds it, the index is served as it is and the next reader loads them.
+    """
+    from orchsync.index import Batch
+    from orchsync.index.journal import tail
+    from orchsync.lock import FileLock
+
+    try:
+        with FileLock(repo.ensure_runtime() / "lock", timeout=5.0), index.writer() as con:
+            rows, meta = tail(repo.runtime / "journal", config.events, index.meta(con))
+            index.apply(con, Batch(events=rows, meta=meta))
+    except LockTimeout:
+        pass
 
 
 def _corrupt(index: Index) -> bool:
@@ -271,15 +302,18 @@ def events(
     return rows
 
 
-_WRITE_SQL = re.compile(
-    r"^\s*(insert|update|delete|create|drop|alter|copy|attach|detach|install|load|pragma|set|export|import|call|checkpoint|vacuum)\b",
-    re.IGNORECASE,
-)
+# Statement types a query may run: reads only. Checked on DuckDB's own parse of every
+# statement, so a comment or a `SELECT 1;` in front of a COPY ... TO cannot slip past.
+_READ_STATEMENTS = {"SELECT", "EXPLAIN"}
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Any read-only SQL over the index; writes are refused (the connection is read-only too)."""
-    if _WRITE_SQL.match(sql):
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL error: {exc}") from exc
+    if any(s.type.name not in _READ_STATEMENTS for s in statements):
         raise UsageError(
             "orchsync query is read-only: the index is rebuilt from git; edit the files instead"
         )

@@ -32,8 +32,11 @@ def _state(repo: Repo) -> list[Any] | None:
         st = repo.index_path.stat()
     except FileNotFoundError:
         return None
+    from orchsync.journal import sizes
+
     ref, tip = expected_tip(repo, load_config(repo.root))
-    return [SCHEMA_VERSION, ref, tip, st.st_mtime_ns, st.st_size]
+    # journal events (agent init) reach the index on its next read: a grown journal is a change
+    return [SCHEMA_VERSION, ref, tip, st.st_mtime_ns, st.st_size, sizes(repo.runtime / "journal")]
 
 
 def cached(repo: Repo, name: str, params: dict[str, Any], compute: Callable[[], Any]) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 from orchsync import query
 from orchsync.errors import UnknownEntity, UsageError
-from orchsync.layout import DELEGATION
+from orchsync.layout import DELEGATION, classify
 from orchsync.model import Kind, content_hash
 from orchsync.repo import Repo
 from orchsync.resolve import Target, parse_key, resolve
@@ -67,11 +67,6 @@ def entity_versions(
     """Every commit that touched the entity (moves included), oldest first."""
     target = _target(repo, key)
     entity = target.path if target.kind in (Kind.FILE, Kind.CONFIG) else target.key
-    since_time = None
-    if since:
-        from orchsync.gitstore import GitStore, commit_time_iso
-
-        since_time = commit_time_iso(GitStore(repo).resolve(since))
     with query.reader(repo) as con:
         rows = query.events(con, entity=entity, session=session, limit=None)
     versions: dict[str, Version] = {}
@@ -79,8 +74,6 @@ def entity_versions(
         commit = row.get("commit")
         if not commit:
             continue  # journal events (agent.initialized...) are not versions
-        if since_time and row["emitted_at"] <= since_time:
-            continue
         v = versions.get(commit)
         if v is None:
             v = versions[commit] = Version(
@@ -91,8 +84,21 @@ def entity_versions(
                 row.get("agent"),
                 row.get("session_key"),
             )
+        elif _is_main_file(target, row.get("path")) and not _is_main_file(target, v.path):
+            v.hash, v.path = row.get("hash"), row.get("path")  # TASK.md's version, not AGENT.yml's
         v.events.append({"event_type": row["event_type"], "payload": row["payload"]})
+    if since:  # "after a revision" is a question for git, not for clocks
+        from orchsync.gitstore import GitStore
+
+        store = GitStore(repo)
+        base = str(store.resolve(since).id)
+        return [v for v in versions.values() if not store.is_ancestor(v.commit, base)]
     return list(versions.values())
+
+
+def _is_main_file(target: Target, path: str | None) -> bool:
+    """Whether a path is the entity's own file (TASK.md for a task, not its AGENT.yml)."""
+    return path is not None and classify(path).kind is target.kind
 
 
 def find_version(

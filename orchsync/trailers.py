@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from orchsync.events import PREFIX, Event, FilePair
 from orchsync.model import correlation_id
@@ -25,6 +26,7 @@ class Trailers:
     hashes: dict[str, str] = field(default_factory=dict)  # path -> sha256
     events: list[str] = field(default_factory=list)
     rollback: dict[str, str] = field(default_factory=dict)  # path -> the revision or hash restored
+    time: str | None = None  # when the snapshot was made, to the microsecond (naive UTC ISO)
     is_snapshot: bool = False
 
 
@@ -36,8 +38,13 @@ def compose_message(
     session: str | None,
     subject: str | None = None,
     rollback: dict[str, str] | None = None,
+    time: datetime | None = None,
 ) -> str:
-    """The whole commit message for one snapshot."""
+    """The whole commit message for one snapshot.
+
+    `time` goes in `Orchsync-Time` with microseconds: git keeps whole seconds only, and
+    events must stay in order when several snapshots land within one second.
+    """
     subject = subject or _subject(pairs, events)
     paths = [p.path for p in pairs]
     body = "\n".join(paths[:50])
@@ -56,6 +63,9 @@ def compose_message(
         for path, target in (rollback or {}).items()
     ]
     trailers.append(f"Orchsync-Correlation: {_correlation(pairs)}")
+    if time is not None:
+        utc = time.astimezone(UTC).replace(tzinfo=None)
+        trailers.append(f"Orchsync-Time: {utc.isoformat(timespec='microseconds')}Z")
     if agent:
         trailers.append(f"Orchsync-Agent: {_one_line(agent)}")
     if session:
@@ -86,7 +96,19 @@ def parse_trailers(message: str) -> Trailers:
         elif key == "Orchsync-Rollback":
             target, _, path = value.partition(" ")
             out.rollback[path] = target
+        elif key == "Orchsync-Time":
+            out.time = _naive_utc(value)
     return out
+
+
+def _naive_utc(value: str) -> str | None:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.isoformat(timespec="microseconds")
 
 
 def _one_line(value: str) -> str:

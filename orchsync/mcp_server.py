@@ -1,0 +1,643 @@
+"""The MCP face: orchsync's library calls as tools and resources for coding agents.
+
+A thin face, like the CLI: every tool resolves its arguments, calls one library function and
+returns its result as structured content. No rule lives here; the library validates, writes,
+commits and derives events. What this module adds is only what a connection knows:
+
+- attribution: writes carry the client's name (`clientInfo.name` of the initialize request)
+  as actor and a session key (an explicit `session` argument, else the session file this
+  connection started, else the transport's MCP session id, else one id per connection)
+  -> `Orchsync-Agent` / `Orchsync-Session` trailers and the events' agent and session;
+- errors: an `OrchsyncError` (or anything unexpected) becomes a tool error with its message,
+  and the server keeps serving;
+- profiles: `core` (what an agent working a task needs) or `all`, to keep `tools/list` small.
+
+Library calls run on worker threads, one at a time: DuckDB refuses a second handle on one file
+with another mode in the same process, and two writes of one connection should not race.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from orchsync import __version__
+from orchsync.errors import OrchsyncError, UnknownEntity, UsageError
+from orchsync.model import PRIORITIES, TASK_STATUSES
+from orchsync.repo import Repo
+
+__all__ = ["ALL_TOOLS", "CORE_TOOLS", "build_server", "select_tools", "serve"]
+
+log = logging.getLogger(__name__)
+
+PREFIX = "orchestration_"
+CORE_TOOLS = (
+    "orchestration_agent_init",
+    "orchestration_task_status_update",
+    "orchestration_tasks",
+    "orchestration_session_note",
+    "orchestration_bug_report",
+)
+ALL_TOOLS = (
+    *CORE_TOOLS,
+    "orchestration_sprint_create",
+    "orchestration_task_create",
+    "orchestration_task_move",
+    "orchestration_adr_create",
+    "orchestration_adrs",
+    "orchestration_bugs",
+    "orchestration_session_start",
+    "orchestration_session_handoff",
+    "orchestration_session_end",
+    "orchestration_sessions",
+    "orchestration_events",
+    "orchestration_query",
+    "orchestration_log",
+    "orchestration_rollback",
+)
+QUERY_MAX_ROWS = 500
+
+_STATUSES = "|".join(TASK_STATUSES)
+_PRIORITIES = "|".join(PRIORITIES)
+
+# Argument types: one short description each; optional ones default to null (omit them).
+Session = Annotated[str | None, Field(description="Session key (default: this connection's)")]
+TaskKey = Annotated[str, Field(description="Task: T:<code>, a code or a unique prefix")]
+SprintCode = Annotated[str, Field(description="Sprint code")]
+Template = Annotated[str, Field(description="Template name")]
+Variables = Annotated[dict[str, str] | None, Field(description="Extra template variables")]
+
+
+def select_tools(spec: str | None) -> list[str]:
+    """`core` (the default), `all`, or names separated by commas (with or without the prefix)."""
+    spec = (spec or "core").strip()
+    if spec == "core":
+        return list(CORE_TOOLS)
+    if spec == "all":
+        return list(ALL_TOOLS)
+    chosen: list[str] = []
+    for raw in spec.split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        full = name if name.startswith(PREFIX) else PREFIX + name
+        if full not in ALL_TOOLS:
+            short = ", ".join(t.removeprefix(PREFIX) for t in ALL_TOOLS)
+            raise UsageError(
+                f"--tools: unknown tool {name!r}; use core, all, or names from: {short}"
+            )
+        if full not in chosen:
+            chosen.append(full)
+    if not chosen:
+        raise UsageError("--tools: name at least one tool, or use core or all")
+    return chosen
+
+
+def serve(repo: Repo, tools: str | None = None) -> None:
+    """Serve the selected tools over stdio until the client closes the connection."""
+    build_server(repo, select_tools(tools)).run("stdio")
+
+
+def build_server(repo: Repo, tools: Sequence[str] = CORE_TOOLS) -> MCPServer:
+    """An MCPServer exposing `tools` (names from ALL_TOOLS) and the sprint/task resources."""
+    face = _Face(repo)
+    registry = face.tools()
+    server = MCPServer(
+        name="orchsync",
+        version=__version__,
+        instructions=(
+            "Sprints, tasks, ADRs, bugs and sessions of this repository, kept as files in git. "
+            "Start with orchestration_agent_init (T:<task> or S:<sprint>)."
+        ),
+        tools=[_compact(Tool.from_function(**registry[name])) for name in tools],
+    )
+    server.resource(
+        "orchsync://sprint/{code}",
+        name="sprint",
+        description="A sprint's SPRINT.md (Markdown text, front matter included)",
+        mime_type="text/markdown",
+    )(face.sprint_resource)
+    server.resource(
+        "orchsync://task/{code}",
+        name="task",
+        description="A task's TASK.md (Markdown text, front matter included)",
+        mime_type="text/markdown",
+    )(face.task_resource)
+    return server
+
+
+class _Face:
+    """The tool functions, bound to one repository and one connection."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        # stdio: one connection per process, so connection state lives here
+        self.connection_session = f"mcp-{uuid.uuid4().hex[:12]}"
+        self.session: str | None = None  # the session file this connection started
+        self._lock = threading.Lock()
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _call(self) -> Iterator[None]:
+        """One library call at a time; its errors become tool errors with the same message."""
+        with self._lock:
+            try:
+                yield
+            except (ToolError, ResourceError):
+                raise
+            except OrchsyncError as exc:
+                raise ToolError(str(exc)) from exc
+            except Exception as exc:
+                log.exception("unexpected error in a tool call")
+                raise ToolError(f"internal error ({type(exc).__name__}): {exc}") from exc
+
+    def _who(self, ctx: Context, session: str | None) -> tuple[str | None, str]:
+        """(actor, session) of a write: the client's name, and the session it works in.
+
+        The session is the `session` argument, else the session file this connection started
+        (`session_start`, or its first `session_note`), else the transport's MCP session id,
+        else this connection's id.
+        """
+        params = ctx.session.client_params
+        actor = params.client_info.name if params is not None and params.client_info.name else None
+        chosen = session or self.session or (ctx.headers or {}).get("mcp-session-id")
+        return actor, chosen or self.connection_session
+
+    def _session_key(self, session: str | None) -> str:
+        """The session file a session tool works on: the argument, else this connection's."""
+        key = session or self.session
+        if key is None:
+            raise UsageError(
+                "no session: pass session (a key from agent_init or orchestration_sessions), "
+                "or start one (session_note with target, or session_start)"
+            )
+        return key
+
+    def tools(self) -> dict[str, dict[str, Any]]:
+        """name -> the keyword arguments of Tool.from_function (fn, name, description, annotations)."""
+        read = ToolAnnotations(read_only_hint=True)
+        write = ToolAnnotations(read_only_hint=False, destructive_hint=False)
+        specs: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
+            (
+                self.agent_init,
+                "Working context for a task or sprint in one call: task, sprint, agent "
+                "profile, dependencies, session notes, referenced docs.",
+                read,
+            ),
+            (
+                self.task_status_update,
+                "Set a task's status; only the status line changes (commit + event).",
+                write,
+            ),
+            (
+                self.tasks,
+                "List tasks from the index, with filters.",
+                read,
+            ),
+            (
+                self.session_note,
+                "Append a note to this connection's session (started on T:/S: target if none).",
+                write,
+            ),
+            (
+                self.bug_report,
+                "Report a bug: delegation/backlog/BUG-nnnn-slug.md, status open.",
+                write,
+            ),
+            (self.sprint_create, "Create a sprint from a template.", write),
+            (
+                self.task_create,
+                "Create a task (TASK.md, AGENT.yml) in a sprint from a template.",
+                write,
+            ),
+            (self.task_move, "Move a task to another sprint.", write),
+            (
+                self.adr_create,
+                "Create an ADR (status proposed); a title 'ADR-006: ...' asks for number 6.",
+                write,
+            ),
+            (self.adrs, "List ADRs.", read),
+            (self.bugs, "List bugs.", read),
+            (
+                self.session_start,
+                "Start a session on a task or sprint; later writes of this connection join it.",
+                write,
+            ),
+            (self.session_handoff, "Hand the session to another agent, with a note.", write),
+            (self.session_end, "End the session, with an optional last note.", write),
+            (self.sessions, "List sessions, newest first.", read),
+            (self.events, "List events, newest last.", read),
+            (
+                self.query,
+                "Read-only SQL over the index (views orchestration_sprints, orchestration_tasks, "
+                f"orchestration_events; tables tasks, sprints, events, ...). At most {QUERY_MAX_ROWS} rows.",
+                read,
+            ),
+            (
+                self.log,
+                "An entity's versions in git: commit, time, hash, agent, session, events.",
+                read,
+            ),
+            (self.rollback, "Write an earlier version of an entity back as a new commit.", write),
+        ]
+        out = {}
+        for fn, description, hints in specs:
+            name = PREFIX + fn.__name__
+            out[name] = {"fn": fn, "name": name, "description": description, "annotations": hints}
+        assert set(out) == set(ALL_TOOLS)
+        return out
+
+    # --- core tools ----------------------------------------------------------------------------
+
+    def agent_init(
+        self,
+        target: Annotated[str, Field(description="S:<sprint> or T:<task>")],
+        agent: Annotated[
+            str | None, Field(description="Agent profile (default: the task's)")
+        ] = None,
+        session: Annotated[
+            str | None, Field(description="Session to resume (default: the task's latest open one)")
+        ] = None,
+        format: Annotated[
+            Literal["md", "json"], Field(description="md: Markdown; json: the document")
+        ] = "md",
+        budget: Annotated[
+            int | None, Field(description="Token budget for the answer", ge=1)
+        ] = None,
+    ) -> CallToolResult:
+        from orchsync import context
+
+        # Only an explicit session: AGENT INIT resumes an existing session (default: the task's latest).
+        with self._call():
+            assembled = context.assemble(
+                self.repo, target, agent=agent, session=session, budget=budget
+            )
+            if format == "md":
+                return CallToolResult(
+                    content=[TextContent(type="text", text=assembled.to_markdown())]
+                )
+            data = assembled.to_json()
+        text = json.dumps(data, default=str, ensure_ascii=False)
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=data
+        )
+
+    def task_status_update(
+        self,
+        ctx: Context,
+        task: TaskKey,
+        status: Annotated[str, Field(description=_STATUSES)],
+        note: Annotated[str | None, Field(description="A dated line for the task's Notes")] = None,
+        session: Session = None,
+    ) -> dict[str, Any]:
+        from orchsync import pm
+
+        with self._call():
+            actor, session = self._who(ctx, session)
+            return pm.update_task_status(
+                self.repo, task, status, note, actor=actor, session=session
+            ).to_dict()
+
+    def tasks(
+        self,
+        sprint: Annotated[str | None, Field(description="Sprint code")] = None,
+        status: Annotated[str | None, Field(description=_STATUSES)] = None,
+        priority: Annotated[str | None, Field(description=_PRIORITIES)] = None,
+        agent: Annotated[str | None, Field(description="Assigned agent")] = None,
+        ready: Annotated[
+            bool, Field(description="Only pending tasks with all dependencies completed")
+        ] = False,
+        limit: Annotated[int, Field(ge=1)] = 100,
+    ) -> dict[str, Any]:
+        from orchsync import query
+
+        with self._call(), query.reader(self.repo) as con:
+            rows = query.tasks(
+                con,
+                sprint=sprint,
+                status=status,
+                priority=priority,
+                agent=agent,
+                ready=ready,
+                limit=limit,
+            )
+        return {"tasks": rows, "count": len(rows)}
+
+    def session_note(
+        self,
+        ctx: Context,
+        text: Annotated[str, Field(description="The note (Markdown)")],
+        target: Annotated[
+            str | None, Field(description="T:<task> or S:<sprint> to start a session on")
+        ] = None,
+        session: Session = None,
+    ) -> dict[str, Any]:
+        from orchsync import sessions
+
+        with self._call():
+            actor, _ = self._who(ctx, session)
+            if session is None and self.session is None and target is not None:
+                return self._started(sessions.start(self.repo, target, actor, note_text=text))
+            return sessions.note(self.repo, self._session_key(session), text, agent=actor).to_dict()
+
+    def bug_report(
+        self,
+        ctx: Context,
+        title: Annotated[str, Field(description="One-line summary")],
+        priority: Annotated[str, Field(description=_PRIORITIES)],
+        sprint: Annotated[str | None, Field(description="Sprint the bug belongs to")] = None,
+        body: Annotated[str | None, Field(description="Description (Markdown)")] = None,
+        session: Session = None,
+    ) -> dict[str, Any]:
+        from orchsync import pm
+
+        with self._call():
+            actor, session = self._who(ctx, session)
+            return pm.report_bug(
+                self.repo, title, priority, sprint=sprint, body=body, actor=actor, session=session
+            ).to_dict()
+
+    # --- the rest (`--tools all`) ----------------------------------------------------------------
+
+    def sprint_create(
+        self,
+        ctx: Context,
+        id: Annotated[str, Field(description="Sprint code (folder name)")],
+        title: Annotated[str | None, Field(description="Title (default: from the id)")] = None,
+        owner: Annotated[
+            str | None, Field(description="Owner (default: the client's name)")
+        ] = None,
+        start: Annotated[str | None, Field(description="YYYY-MM-DD (default: today)")] = None,
+        end: Annotated[str | None, Field(description="YYYY-MM-DD")] = None,
+        template: Template = "default",
+        variables: Variables = None,
+        session: Session = None,
+    ) -> dict[str, Any]:
+        from orchsync import pm
+
+        with self._call():
+            actor, session = self._who(ctx, session)
+            return pm.create_sprint(
+                self.repo,
+                id,
+                template,
+                title=title,
+                owner=owner,
+                start=start,
+                end=end,
+                variables=variables,
+                actor=actor,
+                session=session,
+            ).to_dict()
+
+    def task_create(
+        self,
+        ctx: Context,
+        sprint: SprintCode,
+        id: Annotated[str, Field(description="Task code, unique across sprints")],
+        title: Annotated[str | None, Field(description="Title (default: from the id)")] = None,
+        priority: Annotated[str, Field(description=_PRIORITIES)] = "P2",
+        depends_on: Annotated[
+            list[str] | None, Field(description="Task codes this one waits for")
+        ] = None,
+        agent: Annotated[str | None, Field(description="Agent profile")] = None,
+        template: Template = "default",
+        variables: Variables = None,
+        session: Session = None,
+    ) -> dict[str, Any]:
+        from orchsync import pm
+
+        with self._call():
+            actor, session = self._who(ctx, session)
+            return pm.create_task(
+                self.repo,
+                sprint,
+                id,
+                template,
+                title=title,
+                priority=priority,
+                depends_on=depends_on or (),
+                agent=agent,
+                variables=variables,
+                actor=actor,
+                session=session,
+            ).to_dict()
+
+    def task_move(
+        self, ctx: Context, task: TaskKey, to_sprint: SprintCode, session: Session = None
+    ) -> dict[str, Any]:
+        from orchsync import pm
+
+        with self._call():
+            actor, session = self._who(ctx, session)
+            return pm.move_task(self.repo, task, to_sprint, actor=actor, session=session).to_dict()
+
+    def adr_create(
+        self,
+        ctx: Context,
+        title: Annotated[str, Field(description="Title, optionally 'ADR-<n>: ...'")],
+        template: Template = "default",
+        variables: Variables = None,
+        session: Session = None,
+    ) -> dict[str, Any]:
+        from orchsync import pm
+
+        with self._call():
+            actor, session = self._who(ctx, session)
+            return pm.create_adr(
+                self.repo, title, template, variables, actor=actor, session=session
+            ).to_dict()
+
+    def adrs(self) -> dict[str, Any]:
+        from orchsync import pm
+
+        with self._call():
+            return {"adrs": pm.list_adrs(self.repo)}
+
+    def bugs(self) -> dict[str, Any]:
+        from orchsync import pm
+
+        with self._call():
+            return {"bugs": pm.list_bugs(self.repo)}
+
+    def session_start(
+        self,
+        ctx: Context,
+        target: Annotated[str, Field(description="T:<task> or S:<sprint>")],
+        title: str | None = None,
+        note: Annotated[str | None, Field(description="A first note")] = None,
+    ) -> dict[str, Any]:
+        from orchsync import sessions
+
+        with self._call():
+            actor, _ = self._who(ctx, None)
+            return self._started(
+                sessions.start(self.repo, target, actor, title=title, note_text=note)
+            )
+
+    def _started(self, result: Any) -> dict[str, Any]:
+        self.session = result.details["key"]
+        return result.to_dict()  # type: ignore[no-any-return]
+
+    def session_handoff(
+        self,
+        ctx: Context,
+        to: Annotated[str, Field(description="Agent who takes over")],
+        note: Annotated[str | None, Field(description="State of the work and next steps")] = None,
+        session: Session = None,
+    ) -> dict[str, Any]:
+        from orchsync import sessions
+
+        with self._call():
+            actor, _ = self._who(ctx, session)
+            key = self._session_key(session)
+            return sessions.handoff(self.repo, key, to, note_text=note, agent=actor).to_dict()
+
+    def session_end(
+        self,
+        ctx: Context,
+        note: Annotated[str | None, Field(description="A last note")] = None,
+        session: Session = None,
+    ) -> dict[str, Any]:
+        from orchsync import sessions
+
+        with self._call():
+            actor, _ = self._who(ctx, session)
+            key = self._session_key(session)
+            result = sessions.end(self.repo, key, note_text=note, agent=actor).to_dict()
+            if key == self.session:
+                self.session = None  # later writes fall back to the connection's id
+            return result
+
+    def sessions(
+        self,
+        task: Annotated[str | None, Field(description="Only sessions of this task")] = None,
+        open_only: Annotated[bool, Field(description="Only open or handed-off sessions")] = False,
+    ) -> dict[str, Any]:
+        from orchsync import sessions
+
+        with self._call():
+            return {"sessions": sessions.list_sessions(self.repo, task=task, open_only=open_only)}
+
+    def events(
+        self,
+        type: Annotated[
+            str | None, Field(description="Event type, e.g. task.status_updated or task.*")
+        ] = None,
+        entity: Annotated[
+            str | None, Field(description="T:<code>, S:<code>, ... or a path")
+        ] = None,
+        session: Annotated[str | None, Field(description="Session key")] = None,
+        since: Annotated[str | None, Field(description="A date, a time, or 30m / 2h / 7d")] = None,
+        limit: Annotated[int, Field(ge=1)] = 50,
+    ) -> dict[str, Any]:
+        from orchsync import query
+
+        with self._call(), query.reader(self.repo) as con:
+            rows = query.events(
+                con, type=type, entity=entity, session=session, since=since, limit=limit
+            )
+        return {"events": rows, "count": len(rows)}
+
+    def query(
+        self, sql: Annotated[str, Field(description="One SELECT statement")]
+    ) -> dict[str, Any]:
+        from orchsync import query
+
+        with self._call(), query.reader(self.repo) as con:
+            columns, rows = query.run_sql(con, sql)
+        return {
+            "columns": columns,
+            "rows": [list(r) for r in rows[:QUERY_MAX_ROWS]],
+            "count": len(rows),
+            "truncated": len(rows) > QUERY_MAX_ROWS,
+        }
+
+    def log(
+        self,
+        entity: Annotated[str, Field(description="T:<code>, S:<code>, ADR:<n>, BUG:<n> or a path")],
+        session: Annotated[
+            str | None, Field(description="Only versions made in this session")
+        ] = None,
+        since: Annotated[
+            str | None, Field(description="Only versions after this git revision")
+        ] = None,
+    ) -> dict[str, Any]:
+        from orchsync import timeline
+
+        with self._call():
+            versions = timeline.entity_versions(self.repo, entity, session=session, since=since)
+        return {"versions": [v.to_dict() for v in versions]}
+
+    def rollback(
+        self,
+        ctx: Context,
+        entity: Annotated[str, Field(description="T:<code>, S:<code>, ... or a path")],
+        to: Annotated[str, Field(description="A git revision, or a content hash (12+ hex digits)")],
+        force: Annotated[bool, Field(description="Discard edits not synced yet")] = False,
+        session: Session = None,
+    ) -> dict[str, Any]:
+        from orchsync import timeline
+
+        with self._call():
+            actor, session = self._who(ctx, session)
+            return timeline.rollback(
+                self.repo, entity, to, force=force, actor=actor, session=session
+            )
+
+    # --- resources -----------------------------------------------------------------------------
+
+    def sprint_resource(self, code: str) -> str:
+        return self._file_text(f"S:{code}")
+
+    def task_resource(self, code: str) -> str:
+        return self._file_text(f"T:{code}")
+
+    def _file_text(self, key: str) -> str:
+        from orchsync.resolve import resolve
+
+        with self._lock:
+            try:
+                target = resolve(self.repo, key, prefix_ok=False)
+                return (self.repo.root / target.path).read_text(encoding="utf-8")
+            except UnknownEntity as exc:
+                raise ResourceNotFoundError(str(exc)) from exc
+            except (OrchsyncError, OSError) as exc:
+                raise ResourceError(str(exc)) from exc
+
+
+def _compact(tool: Tool) -> Tool:
+    """Drop what costs tokens and says nothing: titles, `anyOf [X, null]` and null defaults."""
+    tool.parameters = _slim(tool.parameters)
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = _slim(tool.fn_metadata.output_schema)
+    return tool
+
+
+def _slim(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_slim(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    # a "title" holding a schema is a parameter named title: keep it
+    out = {k: _slim(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
+    options = out.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        (inner,) = [o for o in options if o != {"type": "null"}]
+        del out["anyOf"]
+        out = {**inner, **out}
+    if "default" in out and out["default"] is None:
+        del out["default"]
+    return out
