@@ -1,0 +1,410 @@
+"""Measure orchsync against its performance budget and write benchmarks/RESULTS.md.
+
+    python benchmarks/run.py [--size 10000] [--history 200] [--runs 5] [--dest DIR]
+                             [--only parse,reindex,sync,queries,agent,daemon] [--out FILE]
+    python benchmarks/run.py --smoke        # N=500, one run each: CI checks it works, not its speed
+
+Every command is timed as a whole process (Python start-up included), the way an agent in
+a loop pays for it, several times; the table shows median, min and max, CPU time, and the
+target. A figure over its target is reported, never hidden. Nothing here reaches a network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpus import CorpusInfo, build_corpus  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ORCHSYNC = [sys.executable, "-m", "orchsync"]
+ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+@dataclass
+class Figure:
+    name: str
+    unit: str = "ms"
+    samples: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    target: float | None = None
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else float("nan")
+
+    def row(self) -> str:
+        if not self.samples:
+            return f"| {self.name} | – | – | – | – | {self._target()} | {self.note} |"
+        cpu = f"{statistics.median(self.cpu):.0f}" if self.cpu else "–"
+        ok = "" if self.target is None else (" ✅" if self.median <= self.target else " ❌")
+        return (
+            f"| {self.name} | {self.median:.0f}{ok} | {min(self.samples):.0f} | {max(self.samples):.0f} "
+            f"| {cpu} | {self._target()} | {self.note} |"
+        )
+
+    def _target(self) -> str:
+        return "–" if self.target is None else f"≤ {self.target:.0f} {self.unit}"
+
+
+def run_measured(
+    args: Sequence[str], cwd: Path | None = None, ok_codes: tuple[int, ...] = (0,)
+) -> tuple[float, float, int, str]:
+    """(wall ms, CPU ms, peak RSS KiB, stdout) of one child process, its usage from wait4."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        list(args), cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out = proc.stdout.read()  # type: ignore[union-attr]
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = (time.perf_counter() - start) * 1000
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in ok_codes:
+        raise RuntimeError(
+            f"{' '.join(args)} exited {proc.returncode}:\n{err.decode(errors='replace')[-2000:]}"
+        )
+    cpu = (usage.ru_utime + usage.ru_stime) * 1000
+    return wall, cpu, usage.ru_maxrss, out.decode(errors="replace")
+
+
+def repeat(fig: Figure, runs: int, fn: Callable[[], tuple[float, float]]) -> Figure:
+    for _ in range(runs):
+        wall, cpu = fn()
+        fig.samples.append(wall)
+        fig.cpu.append(cpu)
+    return fig
+
+
+def cli(repo: Path, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[float, float, int, str]:
+    return run_measured([*ORCHSYNC, "--repo", str(repo), *args], ok_codes=ok)
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+def bench_parse(info: CorpusInfo, runs: int) -> list[Figure]:
+    from orchsync.checks import cross_file
+    from orchsync.tree import load_tree
+
+    fig = Figure("parse + validate the tree (library call)", target=2000)
+
+    def once() -> tuple[float, float]:
+        start, cpu = time.perf_counter(), time.process_time()
+        files = load_tree(info.root)
+        cross_file(files)
+        return (time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000
+
+    return [repeat(fig, runs, once)]
+
+
+def bench_reindex(info: CorpusInfo, runs: int, size: int, base_10k: float | None) -> list[Figure]:
+    from_files = Figure(
+        "`orchsync reindex --from-files`",
+        target=5000 if size <= 10_000 else 5000 * 12 * size / 100_000,
+    )
+    from_git = Figure(f"`orchsync reindex` (git history, {info.commits} commits)")
+    rss = Figure("peak RSS of `orchsync reindex`", unit="MiB")
+    for _ in range(runs):
+        wall, cpu, peak, _ = cli(info.root, "reindex", "--from-files")
+        from_files.samples.append(wall)
+        from_files.cpu.append(cpu)
+        wall, cpu, peak, _ = cli(info.root, "reindex")
+        from_git.samples.append(wall)
+        from_git.cpu.append(cpu)
+        rss.samples.append(peak / 1024)
+    size_mib = info.root.joinpath(".git/orchsync/index.duckdb").stat().st_size / 2**20
+    rss.note = f"index file {size_mib:.1f} MiB"
+    if size > 10_000 and base_10k:
+        from_files.note = f"{from_files.median / base_10k:.1f}× the 10k time (≤ 12×)"
+    return [from_files, from_git, rss]
+
+
+def bench_sync(info: CorpusInfo, runs: int) -> list[Figure]:
+    fig = Figure("`orchsync sync <one edited file>` in the whole tree", target=150)
+    path = info.root / info.sample_task_path
+    original = path.read_bytes()
+    cli(info.root, "sync")  # start from a clean, indexed state
+    for n in range(runs):
+        path.write_bytes(original + f"\n<!-- bench edit {n} -->\n".encode())
+        wall, cpu, _, out = cli(info.root, "sync", info.sample_task_path)
+        assert "committed" in out, out
+        fig.samples.append(wall)
+        fig.cpu.append(cpu)
+    return [fig]
+
+
+def bench_queries(info: CorpusInfo, runs: int, target: float) -> list[Figure]:
+    cli(info.root, "tasks", "--limit", "1")  # bring the index up to date first
+    figs = []
+    for name, args in (
+        ("`orchsync tasks --status pending --json`", ["tasks", "--status", "pending", "--json"]),
+        (
+            '`orchsync query "select count(*) ..."`',
+            ["query", "select status, count(*) from orchestration_tasks group by 1"],
+        ),
+    ):
+        cold = Figure(name + " (first call)", target=None, note="after an index change")
+        warm = Figure(name, target=target)
+        cli(info.root, "sync")
+        w, c, _, _ = cli(info.root, *args)
+        cold.samples.append(w)
+        cold.cpu.append(c)
+        repeat(warm, runs, lambda a=args: cli(info.root, *a)[:2])
+        figs += [warm, cold]
+    help_fig = repeat(
+        Figure("`orchsync --help`", target=80), runs, lambda: cli(info.root, "--help")[:2]
+    )
+    return [*figs, help_fig]
+
+
+def bench_agent(info: CorpusInfo, runs: int) -> list[Figure]:
+    target = f"T:{info.sample_task}"
+    cold = Figure("`orchsync agent init T:x --format json` (cold)", target=300)
+    cached = Figure("`orchsync agent init T:x --format json` (cached)", target=150)
+    for _ in range(runs):
+        w, c, _, _ = cli(info.root, "agent", "init", target, "--format", "json", "--no-cache")
+        cold.samples.append(w)
+        cold.cpu.append(c)
+    cli(info.root, "agent", "init", target, "--format", "json")
+    repeat(cached, runs, lambda: cli(info.root, "agent", "init", target, "--format", "json")[:2])
+    return [cold, cached]
+
+
+def bench_daemon(
+    info: CorpusInfo, edits: int, idle_seconds: float, debounce_ms: int
+) -> list[Figure]:
+    """Write -> event readable latency, then idle RSS and CPU of the running daemon."""
+    from orchsync import query
+    from orchsync.model import content_hash
+    from orchsync.repo import find_repo
+
+    repo = find_repo(info.root)
+    cli(info.root, "sync")
+    proc = subprocess.Popen(
+        [*ORCHSYNC, "--repo", str(info.root), "watch", "--debounce", str(debounce_ms)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    latency = Figure(
+        f"daemon: write -> event visible ({edits} edits)",
+        target=debounce_ms + 100,
+        note=f"debounce {debounce_ms} ms",
+    )
+    p95 = Figure("daemon: p95 of the same", target=None)
+    rss = Figure(f"daemon idle RSS ({info.tasks:,} tasks)", unit="MiB", target=100)
+    cpu_fig = Figure(f"daemon idle CPU over {idle_seconds:.0f} s", unit="%")
+    try:
+        _wait_for(lambda: (info.root / ".git/orchsync/daemon.json").exists(), 60)
+        time.sleep(1.0)
+        path = info.root / info.sample_task_path
+        original = path.read_bytes()
+        for n in range(edits):
+            data = original + f"\n<!-- latency probe {n} -->\n".encode()
+            digest = content_hash(data)
+            start = time.perf_counter()
+            path.write_bytes(data)
+
+            def seen(d: str = digest) -> bool:
+                with query.reader(repo) as con:
+                    return bool(
+                        con.execute("SELECT 1 FROM events WHERE hash = ? LIMIT 1", [d]).fetchone()
+                    )
+
+            _wait_for(seen, 30, step=0.01)
+            latency.samples.append((time.perf_counter() - start) * 1000)
+            time.sleep(0.05)
+        ordered = sorted(latency.samples)
+        p95.samples.append(ordered[max(0, int(len(ordered) * 0.95) - 1)])
+        time.sleep(1.0)
+        before = _proc_cpu(proc.pid)
+        time.sleep(idle_seconds)
+        after = _proc_cpu(proc.pid)
+        cpu_fig.samples.append((after - before) / idle_seconds * 100)
+        rss.samples.append(_proc_rss_kib(proc.pid) / 1024)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return [latency, p95, rss, cpu_fig]
+
+
+def _wait_for(cond: Callable[[], bool], timeout: float, step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(step)
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _proc_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{platform.node()}: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; "
+        f"{platform.system()} {platform.release()}; load average {load}"
+    )
+
+
+def write_results(
+    out: Path, figures: list[Figure], args: argparse.Namespace, info: CorpusInfo, elapsed: float
+) -> str:
+    lines = [
+        "# orchsync benchmark results",
+        "",
+        f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- machine: {machine()}",
+        f"- corpus: {info.tasks:,} tasks in {info.sprints} sprints, {info.files:,} files, {info.commits:,} commits "
+        f"(`benchmarks/corpus.py --tasks {args.size} --history {args.history}`)",
+        f"- command: `python benchmarks/run.py {' '.join(sys.argv[1:])}`".rstrip(),
+        f"- runs per figure: {args.runs}; whole processes unless marked; wall ms (median, min, max) and CPU ms",
+        f"- total time: {elapsed:.0f} s",
+        "",
+        "| figure | median | min | max | CPU | target | note |",
+        "|---|---|---|---|---|---|---|",
+        *(f.row() for f in figures),
+        "",
+    ]
+    text = "\n".join(lines)
+    out.write_text(text, encoding="utf-8")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=int, default=10_000, help="tasks in the corpus")
+    ap.add_argument("--history", type=int, default=200, help="history commits in the corpus")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument(
+        "--dest", type=Path, help="reuse (or build) the corpus here instead of a temp folder"
+    )
+    ap.add_argument("--only", default="parse,reindex,sync,queries,agent,daemon")
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    ap.add_argument("--latency-edits", type=int, default=50)
+    ap.add_argument("--idle-seconds", type=float, default=60.0)
+    ap.add_argument("--debounce", type=int, default=300)
+    ap.add_argument(
+        "--smoke", action="store_true", help="N=500, one run each, short daemon phases (CI)"
+    )
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.size, args.history, args.runs = 500, 20, 1
+        args.latency_edits, args.idle_seconds = 3, 2.0
+    only = set(args.only.split(","))
+    started = time.perf_counter()
+    tmp = None
+    if args.dest is None:
+        tmp = Path(tempfile.mkdtemp(prefix="orchsync-bench-"))
+        args.dest = tmp / "corpus"
+    try:
+        if (args.dest / ".git").exists():
+            info = _existing(args)
+        else:
+            info = build_corpus(args.dest, tasks=args.size, history=args.history)
+        print(
+            f"corpus: {info.tasks} tasks, {info.files} files, {info.commits} commits at {info.root}",
+            flush=True,
+        )
+        figures: list[Figure] = []
+        steps: list[tuple[str, Callable[[], list[Figure]]]] = [
+            ("parse", lambda: bench_parse(info, args.runs)),
+            ("reindex", lambda: bench_reindex(info, args.runs, args.size, None)),
+            ("sync", lambda: bench_sync(info, args.runs)),
+            (
+                "queries",
+                lambda: bench_queries(info, args.runs, 150 if args.size <= 10_000 else 300),
+            ),
+            ("agent", lambda: bench_agent(info, args.runs)),
+            (
+                "daemon",
+                lambda: bench_daemon(info, args.latency_edits, args.idle_seconds, args.debounce),
+            ),
+        ]
+        for name, step in steps:
+            if name in only:
+                print(f"-- {name}", flush=True)
+                got = step()
+                for f in got:
+                    print(f"   {f.name}: median {f.median:.0f} {f.unit}", flush=True)
+                figures += got
+        text = write_results(args.out, figures, args, info, time.perf_counter() - started)
+        print(text)
+        return 0
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _existing(args: argparse.Namespace) -> CorpusInfo:
+    """A CorpusInfo for a corpus built earlier (counts read from git and the tree)."""
+    root = args.dest
+    out = subprocess.run(
+        ["git", "-C", str(root), "rev-list", "--count", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tasks = sorted((root / "delegation/sprints").glob("*/*/TASK.md"))
+    with_deps = next(
+        (p for p in tasks if "depends_on:" in p.read_text() and "- " in p.read_text()), tasks[0]
+    )
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    )
+    return CorpusInfo(
+        root=root,
+        tasks=len(tasks),
+        sprints=len(list((root / "delegation/sprints").glob("*/SPRINT.md"))),
+        agents=0,
+        adrs=0,
+        bugs=0,
+        sessions=0,
+        files=sum(1 for _ in (root / "delegation").rglob("*") if _.is_file()),
+        commits=int(out.stdout),
+        head=head.stdout.strip(),
+        tree="",
+        seconds=0.0,
+        sample_task=with_deps.parent.name,
+        sample_task_path=with_deps.relative_to(root).as_posix(),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
