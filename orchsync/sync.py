@@ -113,17 +113,26 @@ def sync(
                 raise SnapshotBlocked(reason)
             return SyncResult(blocked=reason, dry_run=dry_run)
         ref = store.target_ref()
+        if not dry_run:
+            _finish_user_index_update(repo, store)  # a sync killed between commit and index update
         cache = ParseCache(store)
         result = SyncResult(ref=ref, dry_run=dry_run)
         for _attempt in range(MAX_RETRIES):
             tip = store.tip(ref)
             tree = tip.tree if tip is not None else None
             changes = _collect(repo, store, tree, wanted)
-            if not changes:
+            if not changes:  # also on a retry: the commit that moved the ref took our changes
+                result.files, result.subject, result.invalid = [], None, []
                 break
             pairs, events, blobs = _prepare(store, cache, changes, config, dry_run)
             message = compose_message(
-                pairs, events, agent=actor, session=session, subject=subject, rollback=rollback
+                pairs,
+                events,
+                agent=actor,
+                session=session,
+                subject=subject,
+                rollback=rollback,
+                time=datetime.now(UTC),
             )
             result.files = [c.path for c in changes]
             result.subject = message.split("\n", 1)[0]
@@ -133,6 +142,7 @@ def sync(
                 return result
             if store.branch() == ref:
                 store.wait_for_index_lock()
+                _note_user_index_update(repo, ref, blobs, {c.path: c.old_blob for c in changes})
             try:
                 snap = store.commit(
                     blobs,
@@ -153,6 +163,7 @@ def sync(
             break
         else:
             raise SnapshotBlocked(f"{ref} kept moving while orchsync tried to commit; try again")
+        (repo.runtime / INDEX_UPDATE).unlink(missing_ok=True)
         _write_status(repo, blocked=None, pending=None, last_commit=result.commit)
         if index:
             result.index = catch_up(repo, store, config, cache=cache)
@@ -269,6 +280,51 @@ def _write_status(
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(current, indent=2), encoding="utf-8")
     tmp.replace(path)
+
+
+INDEX_UPDATE = "index-update.json"
+
+
+def _note_user_index_update(
+    repo: Repo, ref: str, blobs: dict[str, tuple[str, int] | None], old: dict[str, str | None]
+) -> None:
+    """Record the git-index update a commit owes, before the ref moves (see below)."""
+    entries = {p: [old.get(p), b[0] if b else None, b[1] if b else None] for p, b in blobs.items()}
+    tmp = repo.ensure_runtime() / (INDEX_UPDATE + ".tmp")
+    tmp.write_text(json.dumps({"ref": ref, "entries": entries}), encoding="utf-8")
+    tmp.replace(repo.runtime / INDEX_UPDATE)
+
+
+def _finish_user_index_update(repo: Repo, store: GitStore) -> None:
+    """Finish the git-index update of a sync killed after its commit landed.
+
+    Otherwise the index keeps the pre-commit blobs, which then look staged by the user: every
+    later sync leaves them alone, and a plain `git commit` would revert the files.
+    """
+    marker = repo.runtime / INDEX_UPDATE
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        data = {}
+    ref = data.get("ref")
+    if ref and store.branch() == ref:
+        tip = store.tip(ref)
+        tree = tip.tree if tip is not None else None
+        committed: dict[str, tuple[str, int] | None] = {}
+        old_blobs: dict[str, str | None] = {}
+        disk: dict[str, str] = {}
+        for path, (old, new, mode) in (data.get("entries") or {}).items():
+            if store.blob_id(tree, path) != new:
+                continue  # that commit did not land (or was replaced): nothing is owed
+            committed[path] = (new, mode) if new else None
+            old_blobs[path] = old
+            if new and (repo.root / path).is_file():
+                disk[path] = git_blob_id((repo.root / path).read_bytes())
+        if committed:
+            store.update_user_index(committed, old_blobs, disk)
+    marker.unlink(missing_ok=True)
 
 
 def pending_changes(repo: Repo) -> list[str]:

@@ -125,3 +125,255 @@ def runner() -> CliRunner:
     results on stdout and summaries or errors on stderr.
     """
     return CliRunner()
+
+
+# --- sync engine and index (tests/test_sync.py, test_index.py, test_history.py,
+# --- test_concurrency.py) ------------------------------------------------------------------
+
+SPRINT = "orchestration-api-v2"
+
+
+def task_path(code: str, sprint: str = SPRINT) -> str:
+    """`delegation/sprints/<sprint>/<code>/TASK.md`."""
+    return f"delegation/sprints/{sprint}/{code}/TASK.md"
+
+
+def replace_in(repo: Path, relpath: str, old: str, new: str) -> Path:
+    """Edit a file in place, replacing the one occurrence of `old`; fails if it is not there."""
+    path = repo / relpath
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {relpath}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+def set_status(repo: Path, relpath: str, status: str) -> Path:
+    """Rewrite the `status:` line of a file's front matter."""
+    import re
+
+    path = repo / relpath
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"(?m)^status: .*$", f"status: {status}", text, count=1), "utf-8")
+    return path
+
+
+def new_task(repo: Path, code: str, sprint: str = SPRINT, **fields: object) -> str:
+    """Write a minimal TASK.md (title, status pending, plus `fields`); returns its path."""
+    front = {"title": f"Task {code}", "status": "pending", **fields}
+    lines = "".join(f"{k}: {v}\n" for k, v in front.items())
+    path = task_path(code, sprint)
+    write(repo, path, f"---\n{lines}---\n\n# {code}\n")
+    return path
+
+
+def trailers(repo: Path, rev: str = "HEAD") -> list[tuple[str, str]]:
+    """A commit's trailers as git itself reads them (`git interpret-trailers --parse`)."""
+    message = git(repo, "log", "-1", "--format=%B", rev)
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "interpret-trailers", "--parse"],
+        input=message,
+        env=GIT_ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [tuple(line.split(": ", 1)) for line in proc.stdout.splitlines()]  # type: ignore[misc]
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+INDEX_TABLES = (
+    "files",
+    "sprints",
+    "tasks",
+    "task_agents",
+    "agents",
+    "adrs",
+    "bugs",
+    "sessions",
+    "events",
+    "meta",
+)
+
+
+def dump_index(repo: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every index table, ordered by all columns: what an identical index means."""
+    import duckdb
+
+    con = duckdb.connect(str(repo / ".git" / "orchsync" / "index.duckdb"), read_only=True)
+    try:
+        out = {}
+        for table in INDEX_TABLES:
+            ncols = len(con.execute(f"SELECT * FROM {table} LIMIT 0").description)
+            order = ", ".join(str(i) for i in range(1, ncols + 1))
+            out[table] = con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+        return out
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def orchsync(runner):
+    """`orchsync(repo, "sync", ...)`: run the CLI on a repository, exceptions not caught."""
+    from orchsync.cli import cli
+
+    def run(repo: Path, *args: str, input: str | None = None):
+        return runner.invoke(cli, ["--repo", str(repo), *args], input=input, catch_exceptions=False)
+
+    return run
+
+
+def commit_at(repo: Path, message: str, when: str) -> str:
+    """`commit_all`, but authored and committed at `when` (e.g. `2025-10-14T09:00:00Z`)."""
+    env = {**GIT_ENV, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
+    for args in (["add", "-A"], ["commit", "-q", "--allow-empty", "-m", message]):
+        subprocess.run(["git", "-C", str(repo), *args], env=env, check=True, capture_output=True)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+# --- daemon (tests/test_watch.py) ----------------------------------------------------------
+# `orchsync watch` runs as a real child process on a real repository; tests write files,
+# run git, and poll (with a deadline, never a blind sleep) for what the daemon must do.
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    """Poll `predicate()` until it returns something truthy; returns that value or fails."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
+        time.sleep(interval)
+
+
+class DaemonProcess:
+    """One `orchsync watch` child process: start it, wait until it watches, stop or kill it."""
+
+    def __init__(self, repo: Path, *args: str, log: Path | None = None) -> None:
+        self.repo = repo
+        self.args = args
+        self.log = log or repo.parent / f"{repo.name}-daemon.stderr"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def state(self) -> dict:
+        import json
+
+        try:
+            return json.loads((self.repo / ".git" / "orchsync" / "daemon.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def start(self, wait: bool = True) -> DaemonProcess:
+        import sys
+
+        with open(self.log, "ab") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "orchsync", "--repo", str(self.repo), "watch", *self.args],
+                cwd=self.repo,
+                env=GIT_ENV,
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+            )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> dict:
+        """Until daemon.json says this process watches (the start-up catch-up is done)."""
+
+        def ready():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(
+                    f"orchsync watch exited with {self.proc.returncode}:\n{self.stderr()}"
+                )
+            s = self.state()
+            return (
+                s
+                if s.get("pid") == self.pid and s.get("state") in ("watching", "waiting")
+                else None
+            )
+
+        return wait_for(ready, timeout, what="the daemon to start watching")
+
+    def stderr(self) -> str:
+        return self.log.read_text("utf-8", errors="replace") if self.log.exists() else ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        """SIGTERM, then wait: the daemon finishes its batch and exits 0."""
+        assert self.proc is not None
+        self.proc.terminate()
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        """kill -9: no clean-up of any kind."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def daemon(example_repo: Path):
+    """`daemon(repo=example_repo, *args)`: start `orchsync watch ARGS` and wait until it watches.
+
+    Every daemon started is terminated (or killed) when the test ends.
+    """
+    started: list[DaemonProcess] = []
+
+    def start(repo: Path = example_repo, *args: str, wait: bool = True) -> DaemonProcess:
+        d = DaemonProcess(repo, *args)
+        started.append(d)
+        return d.start(wait=wait)
+
+    yield start
+    for d in started:
+        if d.alive():
+            try:
+                d.terminate(timeout=10)
+            except subprocess.TimeoutExpired:
+                d.kill()
+
+
+# --- agent init and sessions (tests/test_agent_init.py, tests/test_sessions.py) -------------
+
+
+@pytest.fixture
+def agent_init(orchsync):
+    """`agent_init(repo, "T:x", "--agent", "a")`: the JSON answer of `orchsync agent init`."""
+    import json
+
+    def run(repo: Path, *args: str) -> dict:
+        result = orchsync(repo, "agent", "init", *args, "--format", "json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    return run
+
+
+@pytest.fixture
+def session_cmd(orchsync):
+    """`session_cmd(repo, "start", "T:x", "--agent", "a")`: `orchsync session ... --json`, parsed."""
+    import json
+
+    def run(repo: Path, *args: str) -> dict:
+        result = orchsync(repo, "session", *args, "--json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    return run
