@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from orchsync.config import load_config
@@ -58,7 +59,9 @@ def init(
     if merge_driver:
         from orchsync.merge import install_merge_driver
 
-        written = install_merge_driver(repo.root, repo.git_dir, dry_run=dry_run)
+        written = install_merge_driver(
+            repo.root, repo.git_dir, dry_run=dry_run, program=_driver_program()
+        )
         actions.extend(written or ["merge driver already installed"])
     commit = None
     if not dry_run:
@@ -69,6 +72,22 @@ def init(
         if commit:
             actions.append(f"snapshot {commit[:12]}: {result.subject}")
     return {"actions": actions, "commit": commit, "dry_run": dry_run}
+
+
+def _driver_program() -> str:
+    """`orchsync` when git will find it on PATH, else this interpreter running the package.
+
+    git runs the driver through the shell with the user's PATH; a venv that is not activated
+    would make a bare `orchsync` fail on every merge.
+    """
+    import shlex
+    import shutil
+    import sys
+
+    found = shutil.which("orchsync")
+    if found and Path(found).parent == Path(sys.executable).parent:
+        return "orchsync"
+    return f"{shlex.quote(sys.executable)} -m orchsync"
 
 
 def repo_status(repo: Repo) -> dict[str, Any]:

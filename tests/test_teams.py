@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
-from conftest import SPRINT, git, init_repo, new_task, set_status, task_path, write
+from conftest import SPRINT, git, init_repo, new_task, set_status, task_path, wait_for, write
 
 from orchsync import query
 from orchsync.cli import cli
@@ -152,3 +153,86 @@ def test_init_merge_driver_shows_and_writes_the_driver(tmp_path: Path) -> None:
     assert "orchsync merge-file %O %A %B %P" in git(repo, "config", "merge.orchsync.driver")
     assert "delegation/**/*.md merge=orchsync" in (repo / ".gitattributes").read_text()
     assert git(repo, "log", "--format=%s").strip()  # the first snapshot commit exists
+
+
+# --- a simulated team: two clones, each with its daemon, pushing and pulling in turns --------
+
+TEAM_TASKS = 50
+
+
+def _team_tree(repo: Path) -> None:
+    """50 tasks with comments in their front matter, the kind of file people keep."""
+    write(
+        repo, "delegation/sprints/team/SPRINT.md", "---\ntitle: Team sprint\nstatus: active\n---\n"
+    )
+    for n in range(TEAM_TASKS):
+        write(
+            repo,
+            task_path(f"t{n:02d}", "team"),
+            f"---\ntitle: Task {n}  # keep this comment\nstatus: pending\npriority: P2\n"
+            f"labels: [team]\n---\n\n# Task {n}\n\nBody line one.\n",
+        )
+
+
+def _settled(repo: Path) -> bool:
+    """The daemon committed everything: no pending change and a clean work tree."""
+    return (
+        git(repo, "status", "--porcelain", "--untracked-files=all", "--", "delegation").strip()
+        == ""
+    )
+
+
+@pytest.mark.slow
+def test_a_team_of_two_clones_with_daemons_converges(tmp_path: Path, daemon) -> None:
+    seed = init_repo(tmp_path / "seed")
+    _team_tree(seed)
+    run(seed, "init", "--merge-driver")
+    git(seed, "add", ".gitattributes")
+    git(seed, "commit", "-q", "-m", "merge driver for delegation/")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(remote))
+    clones = {}
+    for name in ("alice", "bob"):
+        repo = clone(remote, tmp_path / name)
+        run(repo, "init", "--merge-driver")  # the driver's git config is per clone
+        clones[name] = repo
+    # Each teammate owns one field of every task: alice moves status, bob changes priority
+    # and labels, and both edit the same 50 files in every round.
+    edits = {
+        "alice": [
+            ("status: pending", "status: in_progress"),
+            ("status: in_progress", "status: completed"),
+        ],
+        "bob": [("priority: P2", "priority: P1"), ("labels: [team]", "labels: [team, backend]")],
+    }
+    daemons = {name: daemon(repo, "--debounce", "150") for name, repo in clones.items()}
+    for round_ in range(2):
+        for name, repo in clones.items():
+            old, new = edits[name][round_]
+            for n in range(TEAM_TASKS):
+                path = repo / task_path(f"t{n:02d}", "team")
+                text = path.read_text()
+                if old in text:
+                    path.write_text(text.replace(old, new, 1))
+            wait_for(
+                lambda r=repo: _settled(r), 30, what=f"{name}'s daemon to commit round {round_}"
+            )
+            git(repo, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
+            wait_for(lambda r=repo: _settled(r), 30, what=f"{name}'s work tree after the pull")
+            git(repo, "push", "-q", "origin", "HEAD:main")
+    git(clones["alice"], "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
+    for d in daemons.values():
+        assert d.terminate() == 0
+
+    alice, bob = clones["alice"], clones["bob"]
+    assert git(alice, "rev-parse", "HEAD") == git(bob, "rev-parse", "HEAD")
+    for n in range(TEAM_TASKS):
+        a = (alice / task_path(f"t{n:02d}", "team")).read_text()
+        assert a == (bob / task_path(f"t{n:02d}", "team")).read_text()
+        front = a.split("---\n")[1]
+        assert "<<<<<<<" not in front and ">>>>>>>" not in front and "conflicts:" not in front
+        assert "status: completed" in front and "priority: P1" in front
+        assert "labels: [team, backend]" in front and "# keep this comment" in front
+    sql = "select task_code, status, priority from orchestration_tasks order by 1"
+    assert run(alice, "query", sql, "--json") == run(bob, "query", sql, "--json")
+    assert CliRunner().invoke(cli, ["--repo", str(alice), "check"]).exit_code == 0
