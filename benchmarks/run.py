@@ -134,6 +134,26 @@ def bench_reindex(info: CorpusInfo, runs: int, size: int, base_10k: float | None
     return [from_files, from_git, rss]
 
 
+def bench_first_sync(info: CorpusInfo) -> list[Figure]:
+    """`orchsync init` of a fresh clone-less copy: every file of the tree in one commit."""
+    fig = Figure(
+        f"`orchsync init`: {info.files:,} new files in one commit",
+        note="one run; includes indexing",
+    )
+    fresh = info.root.parent / f"{info.root.name}-fresh"
+    shutil.rmtree(fresh, ignore_errors=True)
+    shutil.copytree(info.root / "delegation", fresh / "delegation")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(fresh)], check=True, env=ENV)
+    try:
+        wall, cpu, _, out = cli(fresh, "init")
+        assert "snapshot" in out, out
+        fig.samples.append(wall)
+        fig.cpu.append(cpu)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    return [fig]
+
+
 def bench_sync(info: CorpusInfo, runs: int) -> list[Figure]:
     fig = Figure("`orchsync sync <one edited file>` in the whole tree", target=150)
     path = info.root / info.sample_task_path
@@ -346,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         steps: list[tuple[str, Callable[[], list[Figure]]]] = [
             ("parse", lambda: bench_parse(info, args.runs)),
             ("reindex", lambda: bench_reindex(info, args.runs, args.size, None)),
-            ("sync", lambda: bench_sync(info, args.runs)),
+            ("sync", lambda: bench_first_sync(info) + bench_sync(info, args.runs)),
             (
                 "queries",
                 lambda: bench_queries(info, args.runs, 150 if args.size <= 10_000 else 300),

@@ -39,6 +39,7 @@ def test_benchmark_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         "`orchsync reindex --from-files`",
         "`orchsync reindex` (git history",
         "`orchsync sync <one edited file>`",
+        "`orchsync init`:",
         "`orchsync tasks --status pending --json`",
         "`orchsync query",
         "`orchsync --help`",
