@@ -37,9 +37,10 @@ def archive_events(repo: Repo, before: str) -> dict[str, Any]:
     index = Index(repo.index_path)
     index.archive_dir.mkdir(parents=True, exist_ok=True)
     with lock_for(repo), index.writer() as con:
-        count = con.execute(
+        row = con.execute(
             "SELECT count(*) FROM events WHERE emitted_at < ?::TIMESTAMP", [cutoff]
-        ).fetchone()[0]
+        ).fetchone()
+        count = row[0] if row else 0
         if not count:
             return {"archived": 0, "file": None, "before": cutoff}
         target = (

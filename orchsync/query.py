@@ -251,7 +251,6 @@ def events(
     session: str | None = None,
     since: str | None = None,
     limit: int | None = 100,
-    after: tuple[str, int] | None = None,
     archived: bool = False,
 ) -> list[dict[str, Any]]:
     """Events newest last. `entity` is a key (`T:x`) or a path; `type` may omit the prefix."""
@@ -282,9 +281,6 @@ def events(
     if since:
         where.append("emitted_at >= ?::TIMESTAMP")
         params.append(parse_since(since))
-    if after:
-        where.append("(emitted_at, id) > (?::TIMESTAMP, ?)")
-        params += [after[0], after[1]]
     table = "orchestration_events_all" if archived else "events"
     sql = f"""SELECT id, emitted_at, event_type, level, entity_type, entity_code, agent, session_key,
                      correlation_id, "commit", seq, path, hash, payload

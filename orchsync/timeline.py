@@ -135,12 +135,14 @@ def find_version(
         raise UsageError("name an entity (T:x, S:x, a path) or give --hash")
     commit = store.resolve(at or "HEAD")
     target = _target(repo, key)
-    path = _path_in_tree(store, commit.tree, target)
-    if path is None:
+    found = _path_in_tree(store, commit.tree, target)
+    if found is None:
         raise UnknownEntity(
             f"{target.key} does not exist at {at or 'HEAD'} ({str(commit.id)[:12]})"
         )
-    return path, store.blob_bytes(store.blob_id(commit.tree, path)), str(commit.id)  # type: ignore[arg-type]
+    blob = store.blob_id(commit.tree, found)
+    assert blob is not None  # _path_in_tree only returns paths that hold a blob
+    return found, store.blob_bytes(blob), str(commit.id)
 
 
 def _same_entity(target: Target, path: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 import click
 
@@ -91,7 +92,7 @@ def tasks(
     fmt: str,
 ) -> None:
     """List tasks."""
-    params = {
+    params: dict[str, Any] = {
         "sprint": sprint,
         "status": status,
         "priority": priority,
@@ -173,7 +174,12 @@ def events(
     """List events (oldest first), or follow them live."""
     if ctx.invoked_subcommand is not None:
         return
-    filters = {"type": type_, "entity": entity, "session": session, "archived": archived}
+    filters: dict[str, Any] = {
+        "type": type_,
+        "entity": entity,
+        "session": session,
+        "archived": archived,
+    }
     since = parse_since(since) if since else None
 
     def compute() -> list[dict]:
@@ -206,7 +212,8 @@ def events(
 
 def _print_events(rows: list[dict], fmt: str, header: bool = True) -> None:
     if fmt == "json":
-        emit_json(rows) if header else [emit_json(r) for r in rows]
+        for value in [rows] if header else rows:  # --follow prints one JSON object per event
+            emit_json(value)
         return
     if fmt == "table" and not header:
         for r in rows:
