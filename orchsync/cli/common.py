@@ -32,6 +32,10 @@ def repo_option(fn: F) -> F:
     def wrapper(*args: Any, repo_path: str | None = None, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         chosen = repo_path or (ctx.find_root().obj or {}).get("repo")
+        if getattr(ctx, "invoked_subcommand", None):
+            # A group on its way to a subcommand (`events archive`): the subcommand resolves
+            # the repo itself, so `events archive --help` works outside a repository too.
+            return fn(*args, repo=None, **kwargs)
         return fn(*args, repo=find_repo(chosen), **kwargs)
 
     return wrapper  # type: ignore[return-value]
