@@ -27,7 +27,10 @@ def _all_commands() -> list[tuple[str, ...]]:
 
 
 @pytest.mark.parametrize("path", _all_commands(), ids=" ".join)
-def test_every_command_has_help_text(path: tuple[str, ...]) -> None:
+def test_every_command_has_help_text(
+    path: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # help must work anywhere, not only inside a repository
     result = CliRunner().invoke(cli, [*path, "--help"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "Usage: " in result.output
