@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import shutil
@@ -155,17 +156,63 @@ def bench_first_sync(info: CorpusInfo) -> list[Figure]:
 
 
 def bench_sync(info: CorpusInfo, runs: int) -> list[Figure]:
-    fig = Figure("`orchsync sync <one edited file>` in the whole tree", target=150)
+    """One edited file, synced by a write command: handed to a running daemon, and alone."""
+    handed = Figure(
+        "`orchsync sync <one edited file>` in the whole tree (`orchsync watch` running)",
+        target=150,
+        note="the daemon syncs it (orchsync.remote)",
+    )
+    alone = Figure(
+        "`orchsync sync <one edited file>` in the whole tree (no daemon)",
+        note="the command syncs itself",
+    )
     path = info.root / info.sample_task_path
     original = path.read_bytes()
     cli(info.root, "sync")  # start from a clean, indexed state
+    # A long quiet window: the daemon's own batches must not take the edits first.
+    proc = subprocess.Popen(
+        [
+            *ORCHSYNC,
+            "--repo",
+            str(info.root),
+            "watch",
+            "--debounce",
+            "10000",
+            "--max-latency",
+            "20000",
+        ],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: _daemon_watching(info.root), 120)
+        _edit_and_sync(info, path, original, runs, handed, "daemon")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    _edit_and_sync(info, path, original, runs, alone, "alone")
+    return [handed, alone]
+
+
+def _daemon_watching(root: Path) -> bool:
+    """The daemon has bound its socket and finished its start-up catch-up."""
+    try:
+        state = json.loads((root / ".git/orchsync/daemon.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return state.get("state") == "watching" and (root / ".git/orchsync/daemon.sock").exists()
+
+
+def _edit_and_sync(
+    info: CorpusInfo, path: Path, original: bytes, runs: int, fig: Figure, tag: str
+) -> None:
     for n in range(runs):
-        path.write_bytes(original + f"\n<!-- bench edit {n} -->\n".encode())
+        path.write_bytes(original + f"\n<!-- bench edit {tag} {n} -->\n".encode())
         wall, cpu, _, out = cli(info.root, "sync", info.sample_task_path)
         assert "committed" in out, out
         fig.samples.append(wall)
         fig.cpu.append(cpu)
-    return [fig]
 
 
 def bench_queries(info: CorpusInfo, runs: int, target: float) -> list[Figure]:

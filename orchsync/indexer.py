@@ -7,10 +7,14 @@ This is the only path from git to the index. Live syncs commit first and then ca
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
+
+import pygit2
 
 from orchsync.config import Config
 from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
@@ -20,14 +24,18 @@ from orchsync.index import SCHEMA_VERSION, Batch, Index
 from orchsync.index.journal import JOURNAL_META
 from orchsync.index.journal import tail as journal_tail
 from orchsync.index.schema import ENTITY_TABLES
+from orchsync.index.store import encode_rows
 from orchsync.model import Kind, ParsedFile, entity_id
 from orchsync.parse import parse_file
+from orchsync.parse.parallel import goes_parallel, map_chunks, paused_gc
 from orchsync.repo import Repo
 from orchsync.tree import list_files, read_parsed
 
 __all__ = ["CatchUp", "ParseCache", "catch_up", "entity_row", "index_from_files", "index_for"]
 
 Progress = Callable[[int, int], None]
+
+_LIST_TIP_ABOVE = 500  # touched paths above which the whole tip tree is listed once
 
 
 class ParseCache:
@@ -49,6 +57,26 @@ class ParseCache:
 
     def put(self, path: str, blob: str, parsed: ParsedFile) -> None:
         self.items[(path, blob)] = parsed
+
+    def missing(self, versions: Iterable[tuple[str, str | None]]) -> list[tuple[str, str]]:
+        """The (path, blob) versions among `versions` not parsed yet, once each."""
+        return [
+            (path, blob)
+            for path, blob in dict.fromkeys(versions)
+            if blob is not None and (path, blob) not in self.items
+        ]
+
+    def prefetch(self, versions: Sequence[tuple[str, str]]) -> None:
+        """Parse these versions now, on every core: workers read the blobs themselves."""
+        parsed = map_chunks(partial(_parse_blobs, self.store.git.path), versions, min_items=0)
+        self.items.update(zip(versions, parsed, strict=True))
+
+
+def _parse_blobs(git_dir: str, versions: Sequence[tuple[str, str]]) -> list[ParsedFile]:
+    # A repository of its own: this may run in a forked worker, which must not share the
+    # parent's libgit2 handles.
+    git = pygit2.Repository(git_dir)
+    return [parse_file(path, git[blob].data) for path, blob in versions]  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -140,28 +168,75 @@ def catch_up(
         if not rebuild and last and tip and not store.is_ancestor(last, tip):
             rebuild = True  # history was rewritten (reset, checkout): git wins, start over
             last = None
-        if rebuild:
-            index.reset(con)
-            result.rebuilt = True
-        batch = Batch(
-            meta={"ref": ref, "last_commit": tip or "", "schema_version": str(SCHEMA_VERSION)}
-        )
+        commits = []
         if tip is not None and (rebuild or last):
             commits = list(iter_changes(store, tip, last))
-            _replay(
-                commits, cache, config, con, index, batch, tip_commit.tree, store, progress, result
-            )  # type: ignore[union-attr]
-        if rebuild or at is None:
-            rows, journal_meta = journal_tail(
-                repo.runtime / "journal", config.events, meta, full=rebuild
-            )
-            batch.events.extend(rows)
-            batch.meta.update(journal_meta)
-        index.apply(con, batch)
-        if rebuild:
-            index.drop_archived(con)
-        index.refresh_views(con)
+        plan = _Plan(ref, tip_commit, meta, rebuild, rebuild or at is None, commits)
+        todo = cache.missing(
+            (path, blob) for cc in commits for path, pair in cc.changes.items() for blob in pair
+        )
+        if not goes_parallel(len(todo)):
+            _write(repo, store, config, index, con, cache, plan, progress, result)
+            return result
+    # Many versions to parse (a rebuild, a big pull): parse them on every core first, with
+    # no DuckDB connection open, since the workers are forked. The caller holds the repo
+    # lock, so the index is still as read above when the writer opens again. The GC is
+    # paused meanwhile: the parsed files and rows (~1M objects) are long-lived and hold no
+    # cycles, and full collections would rescan them several times over.
+    with paused_gc():
+        cache.prefetch(todo)
+        with index.writer() as con:
+            _write(repo, store, config, index, con, cache, plan, progress, result)
     return result
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What catch_up read from the index: how far it is and what to replay."""
+
+    ref: str
+    tip_commit: Any
+    meta: dict[str, str]
+    rebuild: bool
+    journal: bool  # load the journal's new rows too (not for an index of the past)
+    commits: list[CommitChanges]
+
+
+def _write(
+    repo: Repo,
+    store: GitStore,
+    config: Config,
+    index: Index,
+    con: Any,
+    cache: ParseCache,
+    plan: _Plan,
+    progress: Progress | None,
+    result: CatchUp,
+) -> None:
+    """Replay the plan's commits (after a reset when rebuilding), then the journal."""
+    if plan.rebuild:
+        index.reset(con)
+        result.rebuilt = True
+    batch = Batch(
+        meta={
+            "ref": plan.ref,
+            "last_commit": result.tip or "",
+            "schema_version": str(SCHEMA_VERSION),
+        }
+    )
+    if plan.commits:
+        tree = plan.tip_commit.tree
+        _replay(plan.commits, cache, config, con, index, batch, tree, store, progress, result)
+    if plan.journal:
+        rows, journal_meta = journal_tail(
+            repo.runtime / "journal", config.events, plan.meta, full=plan.rebuild
+        )
+        batch.events.extend(rows)
+        batch.meta.update(journal_meta)
+    index.apply(con, batch)
+    if plan.rebuild:
+        index.drop_archived(con)
+    index.refresh_views(con)
 
 
 def _replay(
@@ -191,8 +266,11 @@ def _replay(
     result.commits = len(commits)
     result.events = len(batch.events)
     batch.touched = list(touched)
+    # One listing of the tip tree beats a path lookup per file (~35 us each) for big batches.
+    tip_blobs = store.list_blobs(tip_tree) if len(touched) > _LIST_TIP_ABOVE else None
     for path in touched:
-        parsed = cache.get(path, store.blob_id(tip_tree, path))
+        blob = tip_blobs.get(path) if tip_blobs is not None else store.blob_id(tip_tree, path)
+        parsed = cache.get(path, blob)
         if parsed is None:
             continue
         created, updated, commit = life.get(path) or (None, None, None)
@@ -369,34 +447,50 @@ def index_from_files(
     tip_commit = store.tip(ref)
     result = CatchUp(tip=str(tip_commit.id) if tip_commit is not None else None)
     paths = list_files(repo.root)
+    # Read what the rebuild keeps, and close: parsing forks worker processes, which must
+    # not copy a live DuckDB. The caller holds the repo lock, so the index stays as read.
     with index.writer() as con:
         fresh = index.version(con) != SCHEMA_VERSION
+        life = {} if fresh else _existing_lifetimes(con, paths)
+        indexed = [] if fresh else [r[0] for r in con.execute("SELECT path FROM files").fetchall()]
+        meta = {} if fresh else index.meta(con)
+    encoded = map_chunks(
+        partial(_encode_files, repo.root), [(p, life.get(p)) for p in paths], progress=progress
+    )
+    with index.writer() as con:
         if fresh:
             index.reset(con)
-        life = {} if fresh else _existing_lifetimes(con, paths)
-        batch = Batch(
-            touched=[r[0] for r in con.execute("SELECT path FROM files").fetchall()] + paths
-        )
+        batch = Batch(touched=indexed + paths)
         if fresh:
             batch.meta = {"ref": ref, "last_commit": result.tip or "", "history": "skipped"}
-        rows, journal_meta = journal_tail(
-            repo.runtime / "journal", config.events, {} if fresh else index.meta(con), full=fresh
-        )
+        rows, journal_meta = journal_tail(repo.runtime / "journal", config.events, meta, full=fresh)
         batch.events.extend(rows)
         batch.meta.update(journal_meta)
-        for n, path in enumerate(paths, 1):
-            parsed = read_parsed(repo.root, path)
-            created, updated, commit = life.get(path) or (None, None, None)
-            if created is None:
-                mtime = datetime.fromtimestamp(os.stat(repo.root / path).st_mtime, UTC).replace(
-                    tzinfo=None
-                )
-                created = updated = mtime.isoformat(timespec="seconds")
-            _add_rows(batch, parsed, created, updated, commit)
-            if progress and n % 500 == 0:
-                progress(n, len(paths))
+        for table, text in encoded:
+            batch.encoded.setdefault(table, []).append(text)
         result.files = len(paths)
         index.apply(con, batch)
         index.refresh_views(con)
     result.rebuilt = fresh
     return result
+
+
+def _encode_files(
+    root: Path, items: Sequence[tuple[str, tuple[str, str, str] | None]]
+) -> list[tuple[str, str]]:
+    """Parse files and return their rows as loader text, (table, encode_rows text) pairs.
+
+    Runs in worker processes for a big tree, so the parent receives finished text rather
+    than parsed files to unpickle, turn into rows and encode.
+    """
+    batch = Batch()
+    for path, lifetime in items:
+        parsed = read_parsed(root, path)
+        created, updated, commit = lifetime or (None, None, None)
+        if created is None:
+            mtime = datetime.fromtimestamp(os.stat(root / path).st_mtime, UTC).replace(tzinfo=None)
+            created = updated = mtime.isoformat(timespec="seconds")
+        _add_rows(batch, parsed, created, updated, commit)
+    return [("files", encode_rows(batch.files))] + [
+        (table, encode_rows(rows)) for table, rows in batch.entities.items()
+    ]

@@ -7,9 +7,12 @@ and every later stage (events, commits, index, context) works from them.
 from __future__ import annotations
 
 import hashlib
+import operator
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -78,6 +81,7 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@lru_cache(maxsize=1 << 16)  # a rebuild asks for each id many times (rows, events, joins)
 def entity_id(kind: str, code: str) -> int:
     """A stable BIGINT id from kind and code, equal on every clone and after every rebuild.
 
@@ -93,6 +97,35 @@ def correlation_id(key: str) -> str:
     return str(uuid.uuid5(_CORRELATION_NAMESPACE, key))
 
 
+# --- pickling -------------------------------------------------------------------------------
+# Parsing in worker processes ships every ParsedFile (with its entity, checklist items and
+# diagnostics) back to the parent. The slots-dataclass default pickles through Python-level
+# __getstate__/__setstate__ that call dataclasses.fields() per object; pickling as
+# (class, field values) instead is ~2.5x cheaper in each direction at 20,000 files.
+
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+
+
+def _spec(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    spec = _FIELDS.get(cls)
+    if spec is None:
+        names = tuple(f.name for f in fields(cls))
+        spec = _FIELDS[cls] = (names, operator.attrgetter(*names))
+    return spec
+
+
+def _reduce(obj: Any) -> tuple[Any, ...]:
+    cls = type(obj)
+    return _restore, (cls, _spec(cls)[1](obj))
+
+
+def _restore(cls: type, values: tuple[Any, ...]) -> Any:
+    obj: Any = object.__new__(cls)
+    for name, value in zip(_spec(cls)[0], values, strict=True):
+        object.__setattr__(obj, name, value)  # also sets the fields of a frozen class
+    return obj
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     """One problem found in a file, precise enough to jump to: `path:line: field: message`."""
@@ -102,6 +135,9 @@ class Diagnostic:
     field: str | None
     message: str
     severity: str = "error"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce(self)
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
@@ -118,6 +154,9 @@ class ChecklistItem:
 
     text: str
     done: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "done": self.done}
@@ -138,6 +177,9 @@ class Entity:
 
     kind: Kind = Kind.FILE  # overridden per subclass
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce(self)  # every subclass, with its own fields
+
     @property
     def key(self) -> str:
         return f"{KEY_PREFIX.get(self.kind, self.kind.value)}:{self.code}"
@@ -149,14 +191,27 @@ class Entity:
     def fields(self) -> dict[str, Any]:
         """The comparable state of the entity, for diffs and JSON output."""
         out: dict[str, Any] = {}
-        for name in self.__dataclass_fields__:
-            if name in ("kind", "path"):
-                continue
+        for name in _comparable(type(self)):
             value = getattr(self, name)
             if isinstance(value, list):
                 value = [v.to_dict() if isinstance(v, ChecklistItem) else v for v in value]
             out[name] = value
         return out
+
+
+_COMPARABLE: dict[type, tuple[str, ...]] = {}
+
+
+def _comparable(cls: type) -> tuple[str, ...]:
+    """The fields `Entity.fields` reports, looked up once per class."""
+    names = _COMPARABLE.get(cls)
+    if names is None:
+        names = _COMPARABLE[cls] = tuple(
+            n
+            for n in cls.__dataclass_fields__  # type: ignore[attr-defined]
+            if n not in ("kind", "path")
+        )
+    return names
 
 
 @dataclass(slots=True, kw_only=True)
@@ -242,6 +297,12 @@ class ParsedFile:
         default_factory=dict
     )  # top-level field -> line, for cross-file checks
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce(self)
+
     @property
     def valid(self) -> bool:
-        return not any(d.severity == "error" for d in self.diagnostics)
+        for d in self.diagnostics:  # noqa: SIM110 - a loop beats any() over a generator here
+            if d.severity == "error":
+                return False
+        return True

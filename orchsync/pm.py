@@ -134,6 +134,9 @@ def default_actor(repo: Repo) -> str | None:
     configured = load_config(repo.root).actor
     if configured:
         return configured
+    name = _git_user_name(repo)
+    if name is not None:
+        return name or None
     import pygit2
 
     try:
@@ -141,6 +144,33 @@ def default_actor(repo: Repo) -> str | None:
     except (KeyError, pygit2.GitError):
         return None
     return str(name).strip() or None
+
+
+def _git_user_name(repo: Repo) -> str | None:
+    """`git config user.name` ("" when unset); None when git cannot be run (then pygit2).
+
+    A subprocess costs ~5 ms; importing pygit2 for one config value costs ~45 ms.
+    """
+    import shutil
+    import subprocess
+
+    exe = shutil.which("git")
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [exe, "config", "--get", "user.name"],
+            cwd=repo.root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode not in (0, 1):  # 1: not set
+        return None
+    return proc.stdout.strip()
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:
@@ -260,9 +290,9 @@ def _render_checked(
 def _preflight(repo: Repo) -> None:
     """Refuse before writing when git is in a state where no snapshot can be made."""
     from orchsync.config import load_config
-    from orchsync.gitstore import GitStore
+    from orchsync.gitstate import snapshot_blocked  # file reads: no pygit2 import
 
-    reason = GitStore(repo, load_config(repo.root).target_ref).blocked_reason()
+    reason = snapshot_blocked(repo, load_config(repo.root).target_ref)
     if reason:
         raise SnapshotBlocked(f"{reason}; nothing written")
 
@@ -288,10 +318,10 @@ def _sync(
     session: str | None,
     subject: str | None = None,
 ) -> PmResult:
-    from orchsync.sync import sync
+    from orchsync.remote import sync_anywhere  # the running daemon's sync, else this one
 
     absolute = [str(repo.root / p) for p in paths]  # sync reads relative paths from the cwd
-    done = sync(repo, paths=absolute, actor=actor, session=session, subject=subject)
+    done = sync_anywhere(repo, absolute, actor=actor, session=session, subject=subject)
     result.commit, result.subject, result.events, result.blocked = (
         done.commit,
         done.subject,

@@ -8,19 +8,25 @@ ref files directly, so a fresh index costs one DuckDB open and no pygit2 import.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from orchsync.config import Config, load_config
+from orchsync.duck import duckdb
 from orchsync.errors import LockTimeout, OrchsyncError, UsageError
 from orchsync.index import SCHEMA_VERSION, Index, IndexMissing
 from orchsync.index.journal import pending as journal_pending
 from orchsync.query_state import expected_tip, parse_since
 from orchsync.repo import Repo
+
+RUNNING_SYNC_WAIT = 30.0  # how long a reader waits for a running sync before catching up itself
+WRITER_LOCK = "index-writer.lock"  # flocked by the daemon while it writes the index (warm.py)
+READ_WAIT = 15.0  # how long a reader waits for that writer
 
 __all__ = [
     "events",
@@ -76,22 +82,14 @@ def reader(
     config = load_config(repo.root)
     ref, tip = expected_tip(repo, config)
     index = Index(repo.index_path)
-    git_fresh = False
-    if index.exists():
-        try:
-            with index.reader() as con:
-                if _is_fresh(index, con, ref, tip):
-                    if not journal or not journal_pending(
-                        repo.runtime / "journal", index.meta(con)
-                    ):
-                        yield con
-                        return
-                    git_fresh = True
-        except IndexMissing:
-            pass
-        except duckdb.Error:
-            pass  # a corrupt or foreign file: rebuilt below
-    if git_fresh:
+    with ExitStack() as stack:
+        state = _open_fresh(stack, repo, index, ref, tip, journal)
+        if state == "stale" and ref is not None:
+            state = _during_running_sync(stack, repo, index, ref, tip, journal)
+        if isinstance(state, duckdb.DuckDBPyConnection):
+            yield state
+            return
+    if state == "journal":
         _load_journal(repo, config, index)
     elif ref is not None or not index.exists():
         try:
@@ -104,6 +102,138 @@ def reader(
                 raise
     with index.reader() as con:
         yield con
+
+
+def _open_fresh(
+    stack: ExitStack, repo: Repo, index: Index, ref: str | None, tip: str | None, journal: bool
+) -> duckdb.DuckDBPyConnection | str:
+    """An open read-only connection when the index reflects git (and the journal, if asked);
+    else why not: "journal" (only journal events are missing) or "stale"."""
+    if not index.exists():
+        return "stale"
+    _let_writer_finish(index)
+    with ExitStack() as mine:
+        try:
+            con = mine.enter_context(_read_only(index))
+        except (IndexMissing, duckdb.Error):
+            return "stale"  # a corrupt or foreign file: rebuilt by the caller
+        try:
+            if not _is_fresh(index, con, ref, tip):
+                return "stale"
+            if journal and journal_pending(repo.runtime / "journal", index.meta(con)):
+                return "journal"
+        except duckdb.Error:
+            return "stale"
+        stack.enter_context(mine.pop_all())  # the caller's stack closes it
+        return con
+
+
+WARM_AFTER = 3  # reads in one process before it keeps a DuckDB instance for the next ones
+_reads = 0
+_warm: _WarmReader | None = None
+_warm_guard = threading.Lock()
+
+
+def _read_only(index: Index) -> Any:
+    """`index.reader()`; in a process that reads again and again (the MCP server, `events
+    --follow`, a polling script), the index attached to an instance it keeps instead."""
+    global _reads, _warm
+    with _warm_guard:
+        _reads += 1
+        if _reads >= WARM_AFTER and _warm is None:
+            _warm = _WarmReader()
+        warm = _warm
+    if warm is not None and warm.busy.acquire(blocking=False):
+        return warm.open(index.path)
+    return index.reader()
+
+
+class _WarmReader:
+    """One DuckDB instance kept by a long-lived reader: each read attaches the index
+    read-only (~2 ms) instead of building an instance (~20 ms, more under load), and
+    detaches it again, so a writer elsewhere is held off no longer than before. One read at
+    a time uses it (`busy`); a concurrent one opens the index the usual way."""
+
+    ALIAS = "orchsync_read"
+
+    def __init__(self) -> None:
+        self.db = duckdb.connect(":memory:")
+        self.busy = threading.Lock()
+
+    @contextmanager
+    def open(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Acquired `busy` is released on exit."""
+        con = self.db.cursor()
+        attached = False
+        try:
+            sql = f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {self.ALIAS} (READ_ONLY)"
+            deadline = time.monotonic() + READ_WAIT
+            while not attached:
+                try:
+                    con.execute(sql)
+                    attached = True
+                except duckdb.Error as exc:
+                    text = str(exc).lower()
+                    if "lock" not in text and "conflicting" not in text:
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(
+                            f"the index {path} stayed locked by a writer for {READ_WAIT:.0f} s"
+                        ) from exc
+                    time.sleep(0.005)  # a refused attach costs ~0.4 ms: ask again soon
+            con.execute(f"USE {self.ALIAS}")
+            yield con
+        finally:
+            try:
+                if attached:
+                    con.execute("USE memory")
+                    con.execute(f"DETACH {self.ALIAS}")
+            finally:
+                con.close()
+                self.busy.release()
+
+
+def _let_writer_finish(index: Index) -> None:
+    """Wait while the daemon writes the index (it holds WRITER_LOCK from attach to detach).
+
+    A reader that opened the file meanwhile would only be refused and retry with a backoff
+    (up to 50 ms late), and a reader that got in first holds the writer off. Waiting on the
+    flock instead wakes the reader the moment the batch is committed, and gives the writer
+    its turn. Writers that do not take the lock (one-shot commands) are raced as before.
+    """
+    from orchsync.lock import FileLock
+
+    lock = FileLock(index.path.parent / WRITER_LOCK, timeout=READ_WAIT)
+    if lock.path.exists() and not lock.try_acquire():
+        try:
+            lock.acquire()
+        except LockTimeout:
+            return  # a stuck writer: the open below reports it
+    lock.release()
+
+
+def _during_running_sync(
+    stack: ExitStack, repo: Repo, index: Index, ref: str | None, tip: str | None, journal: bool
+) -> duckdb.DuckDBPyConnection | str:
+    """A stale index while a sync holds the repo lock (the daemon committing, then indexing):
+    look again every few ms rather than queue up to catch up with the same commits. The index
+    is fresh as soon as that sync's catch-up commits, before the sync has finished (it then
+    updates the git index), and this saves the reader a read-write open of its own."""
+    from orchsync.lock import FileLock
+
+    probe = FileLock(repo.ensure_runtime() / "lock", timeout=0)
+    deadline = time.monotonic() + RUNNING_SYNC_WAIT
+    waited = False
+    while True:
+        if probe.try_acquire():
+            probe.release()  # no sync (any more): fresh now, or the caller catches up
+            return _open_fresh(stack, repo, index, ref, tip, journal) if waited else "stale"
+        if waited:
+            state = _open_fresh(stack, repo, index, ref, tip, journal)
+            if state != "stale" or time.monotonic() >= deadline:
+                return state
+        waited = True
+        time.sleep(0.01)
 
 
 def _load_journal(repo: Repo, config: Config, index: Index) -> None:

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchsync.errors import NotARepository
-from orchsync.layout import DELEGATION
+
+# `orchsync.layout.DELEGATION`, repeated rather than imported: layout pulls in the model
+# (~15 ms), and every command resolves its repository first (tests check they agree).
+DELEGATION = "delegation"
 
 __all__ = ["Repo", "find_repo"]
 

@@ -327,9 +327,9 @@ def _edit(
 
 
 def _sync(repo: Repo, result: PmResult, path: str, actor: str | None, key: str) -> PmResult:
-    from orchsync.sync import sync
+    from orchsync.remote import sync_anywhere  # the running daemon's sync, else this one
 
-    done = sync(repo, paths=[path], actor=actor, session=key)
+    done = sync_anywhere(repo, [path], actor=actor, session=key)
     result.commit, result.subject, result.events, result.blocked = (
         done.commit,
         done.subject,

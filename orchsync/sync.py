@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from orchsync.config import Config, load_config
 from orchsync.errors import SnapshotBlocked, UsageError
 from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
-from orchsync.gitstore import GitStore, RefMoved, file_mode
+from orchsync.gitstore import GitStore, RefMoved, file_mode, open_git
 from orchsync.indexer import CatchUp, ParseCache, catch_up
 from orchsync.layout import DELEGATION
 from orchsync.lock import FileLock
@@ -27,7 +31,14 @@ from orchsync.repo import Repo
 from orchsync.trailers import compose_message
 from orchsync.tree import list_files
 
+if TYPE_CHECKING:
+    import pygit2
+
+    from orchsync.warm import Warm
+
 __all__ = ["SyncResult", "git_blob_id", "lock_for", "pending_changes", "read_status", "sync"]
+
+logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
 
@@ -95,11 +106,20 @@ def sync(
     lock_timeout: float = 30.0,
     raise_blocked: bool = False,
     rollback: dict[str, str] | None = None,
+    warm: Warm | None = None,
+    on_committed: Callable[[SyncResult], None] | None = None,
 ) -> SyncResult:
     """Commit what changed under delegation/ (all of it, or `paths`), then index it.
 
     A sync with nothing to commit makes no commit, but still catches the index up with
     commits made by other means (a pull, a plain `git commit`).
+
+    `warm` holds what a long-lived caller (the daemon) keeps between syncs: a DuckDB
+    instance and the user's git index, already read. `on_committed(result)` is called once
+    the commit has landed and the user's git index follows it (or once there proved to be
+    nothing to commit), with `events` derived, while the DuckDB index may still be catching
+    up: the daemon answers a waiting client there. A reader that comes meanwhile finds the
+    index behind the branch and waits while the sync holds the repo lock (`query.reader`).
     """
     config = load_config(repo.root)
     actor = actor or config.actor
@@ -117,6 +137,7 @@ def sync(
             _finish_user_index_update(repo, store)  # a sync killed between commit and index update
         cache = ParseCache(store)
         result = SyncResult(ref=ref, dry_run=dry_run)
+        update: _UserIndexUpdate | None = None
         for _attempt in range(MAX_RETRIES):
             tip = store.tip(ref)
             tree = tip.tree if tip is not None else None
@@ -154,27 +175,133 @@ def sync(
             except RefMoved:
                 continue  # someone committed meanwhile: recompute the changes on the new tip
             result.commit = snap.commit
+            if on_committed is not None:
+                result.events = _events_of(store, cache, config, snap.commit)
             if store.branch() == ref:
-                store.update_user_index(
+                update = _UserIndexUpdate(
+                    store,
+                    warm.index_git() if warm is not None else open_git(repo.root),
                     blobs,
                     {c.path: c.old_blob for c in changes},
-                    {p: b[0] for p, b in blobs.items() if b is not None},
+                    on_committed and _once(on_committed, replace(result)),
+                    when=_index_update_order(on_committed, warm),
                 )
             break
         else:
             raise SnapshotBlocked(f"{ref} kept moving while orchsync tried to commit; try again")
+        try:
+            _write_status(repo, blocked=None, pending=None, last_commit=result.commit)
+            if update is None and on_committed is not None:
+                on_committed(replace(result))
+            if index:
+                result.index = catch_up(
+                    repo, store, config, cache=cache, index=warm.index if warm else None
+                )
+                result.events = (
+                    [e for e in result.index.new_events if e.commit == result.commit]
+                    if result.commit
+                    else []
+                )
+            elif result.commit and on_committed is None:
+                result.events = _events_of(store, cache, config, result.commit)
+        finally:
+            if update is not None:
+                update.wait()  # raises what the git-index update raised
         (repo.runtime / INDEX_UPDATE).unlink(missing_ok=True)
-        _write_status(repo, blocked=None, pending=None, last_commit=result.commit)
-        if index:
-            result.index = catch_up(repo, store, config, cache=cache)
-            result.events = (
-                [e for e in result.index.new_events if e.commit == result.commit]
-                if result.commit
-                else []
-            )
-        elif result.commit:
-            result.events = _events_of(store, cache, config, result.commit)
     return result
+
+
+def _once(fn: Callable[[SyncResult], None], result: SyncResult) -> Callable[[], None]:
+    return lambda: fn(result)
+
+
+def _index_update_order(on_committed: object, warm: object) -> str:
+    """When the user's git index follows the commit, relative to the DuckDB catch-up.
+
+    - "now", before the catch-up, when a client waits for the answer (it is given then);
+    - "after" it, in the daemon's own batches: the events reach the index sooner (beside it,
+      the two compete for the GIL and both cores with DuckDB's threads);
+    - "beside" it, in a thread, in a one-shot process: ~20 ms less wall time in all.
+    """
+    if on_committed is not None:
+        return "now"
+    return "after" if warm is not None else "beside"
+
+
+class _UserIndexUpdate:
+    """The git-index update a commit owes: before, beside or after the DuckDB catch-up.
+
+    `when` (see `_index_update_order`): "now" runs it at once, "beside" in a thread (both
+    spend their time in C with the GIL released: libgit2 reading and rewriting a
+    20,000-entry index, ~55 ms cold and ~27 ms with the index kept read, and DuckDB loading
+    rows), "after" in `wait()`. The update uses a repository object of its own (libgit2
+    objects are not shared between threads) and `then` runs when it is done. A failure
+    (git's index.lock held past the wait) is raised by `wait()`, in the caller.
+    """
+
+    def __init__(
+        self,
+        store: GitStore,
+        git: pygit2.Repository,
+        blobs: dict[str, tuple[str, int] | None],
+        old: dict[str, str | None],
+        then: Callable[[], None] | None,
+        *,
+        when: str,
+    ) -> None:
+        self.store, self.git, self.blobs, self.old, self.then = store, git, blobs, old, then
+        self.error: BaseException | None = None
+        self.pending = when == "after"
+        self.thread = threading.Thread(target=self._run, name="git-index update", daemon=True)
+        if when == "beside":
+            with _RUNNING_GUARD:
+                _RUNNING.add(self.thread)
+            self.thread.start()
+        elif when == "now":
+            self._run()
+
+    def _run(self) -> None:
+        try:
+            disk = {p: b[0] for p, b in self.blobs.items() if b is not None}
+            self.store.update_user_index(self.blobs, self.old, disk, git=self.git)
+        except BaseException as exc:
+            self.error = exc
+            return
+        finally:
+            with _RUNNING_GUARD:
+                _RUNNING.discard(self.thread)
+        if self.then is not None:
+            try:
+                self.then()
+            except Exception:
+                logger.exception("on_committed failed")
+
+    def wait(self) -> None:
+        if self.pending:
+            self.pending = False
+            self._run()
+        if self.thread.ident is not None:
+            self.thread.join()
+        self.git = None  # type: ignore[assignment]
+        if self.error is not None:
+            raise self.error
+
+
+_RUNNING: set[threading.Thread] = set()
+_RUNNING_GUARD = threading.Lock()
+
+
+def _finish_before_fork() -> None:
+    """A fork (the catch-up's parse workers) must not copy libgit2 half way through a write."""
+    with _RUNNING_GUARD:
+        running = list(_RUNNING)
+    for thread in running:
+        if thread is not threading.current_thread():
+            thread.join(30.0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_finish_before_fork)
 
 
 def _events_of(store: GitStore, cache: ParseCache, config: Config, commit: str) -> list[Event]:

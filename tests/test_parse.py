@@ -820,3 +820,19 @@ def test_unsafe_codes_are_refused_with_a_clear_message(value, message):
 @pytest.mark.parametrize("value", ["phase-1-api-foundation", "ADR_7", "x" * 100, "v2.1"])
 def test_safe_codes_are_returned_unchanged(value):
     assert check_segment(value) == value
+
+
+@pytest.mark.parametrize(
+    "line, value",
+    [
+        ("date: 2024-13-45", "month must be in 1..12"),
+        ("flag: !!bool maybe", "maybe"),
+        ("n: !!int 0b_", "int()"),
+    ],
+)
+def test_a_value_yaml_cannot_construct_is_a_diagnostic_not_a_crash(line: str, value: str) -> None:
+    parsed = parse_file(
+        "delegation/adr/ADR-001-x.md", f"---\ntitle: X\nstatus: proposed\n{line}\n---\n".encode()
+    )
+    assert not parsed.valid
+    assert any("invalid YAML value" in d.message and value in d.message for d in parsed.diagnostics)

@@ -31,7 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reindex": ("index:reindex", "Rebuild the index from git history (or from the files)."),
     "tasks": ("index:tasks", "List tasks (filters, --ready)."),
     "sprints": ("index:sprints", "List sprints with task counts."),
-    "events": ("index:events", "List or follow events; `events archive` moves old ones to Parquet."),
+    "events": (
+        "index:events",
+        "List or follow events; `events archive` moves old ones to Parquet.",
+    ),
     "query": ("index:query", "Read-only SQL over the index."),
     "stats": ("index:stats", "Counts by status, throughput and cycle time per sprint."),
     "check": ("check:check", "Parse the tree and report invalid files and broken references."),

@@ -52,11 +52,12 @@ def sync(
     """Commit changed files under delegation/ (all, or PATHS) and index them.
 
     With nothing to commit it still brings the index up to date with git.
-    Exits 1 when a synced file is invalid (it is committed all the same).
+    Exits 1 when a synced file is invalid (it is committed all the same). When
+    `orchsync watch` runs for the repository, the sync is handed to it (same result).
     """
-    from orchsync.sync import sync as do_sync
+    from orchsync.remote import sync_anywhere
 
-    result = do_sync(repo, list(paths) or None, actor=actor, session=session, dry_run=dry_run)
+    result = sync_anywhere(repo, list(paths) or None, actor=actor, session=session, dry_run=dry_run)
     if as_json:
         emit_json(result.to_dict())
     elif result.blocked:

@@ -46,6 +46,10 @@ _AGENT_KEYS = {
     "safety_rails",
     "context",
 }
+_LINK_COLS = "code, sprint_code, title, status, hash, file_path"
+# What a sprint's task list shows (no bodies: a task's context lists its siblings briefly).
+_SIBLING_COLS = """code, sprint_code, title, status, priority, agent, depends_on, objectives,
+                   deliverables, acceptance_criteria, hash, file_path"""
 _TASK_COLS = """code, sprint_code, title, status, priority, agent, assignee, depends_on, objectives,
                 deliverables, acceptance_criteria, context, metadata, body, hash, file_path, valid"""
 
@@ -139,9 +143,11 @@ class _Assembler:
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, (_plain(v) for v in row), strict=True)) for row in cur.fetchall()]
 
-    def task_rows(self, where: str, params: list[Any]) -> list[dict[str, Any]]:
+    def task_rows(
+        self, where: str, params: list[Any], cols: str = _TASK_COLS
+    ) -> list[dict[str, Any]]:
         out = self.rows(
-            f"SELECT {_TASK_COLS} FROM tasks WHERE {where} ORDER BY sprint_code, code", params
+            f"SELECT {cols} FROM tasks WHERE {where} ORDER BY sprint_code, code", params
         )
         for t in out:
             for key in ("objectives", "deliverables", "acceptance_criteria"):
@@ -150,10 +156,13 @@ class _Assembler:
                     for i in _json(t[key], [])
                     if isinstance(i, dict)
                 ]
-            t["metadata"] = _json(t["metadata"], {})
             t["depends_on"] = list(t["depends_on"] or [])
-            t["context"] = list(t["context"] or [])
-            t["body"] = t["body"] or ""
+            if "metadata" in t:
+                t["metadata"] = _json(t["metadata"], {})
+            if "context" in t:
+                t["context"] = list(t["context"] or [])
+            if "body" in t:
+                t["body"] = t["body"] or ""
         return out
 
     # --- bookkeeping -----------------------------------------------------------------------
@@ -277,13 +286,23 @@ class _Assembler:
             ),
             None,
         )
-        siblings = self.task_rows("sprint_code = ?", [sprint_code])
+        siblings = self.task_rows("sprint_code = ?", [sprint_code], _SIBLING_COLS)
+        # Only the columns the links show: a cold connection reads every column it touches
+        # for the whole table (bodies, checklists), ~10 ms at 10,000 tasks.
         deps = (
-            self.task_rows("list_contains(?, code)", [task["depends_on"]])
+            self.rows(
+                f"SELECT {_LINK_COLS} FROM tasks WHERE list_contains(?, code) "
+                "ORDER BY sprint_code, code",
+                [task["depends_on"]],
+            )
             if task["depends_on"]
             else []
         )
-        dependents = self.task_rows("list_contains(depends_on, ?)", [code])
+        dependents = self.rows(
+            f"SELECT {_LINK_COLS} FROM tasks WHERE list_contains(depends_on, ?) "
+            "ORDER BY sprint_code, code",
+            [code],
+        )
         by_code = {t["code"]: t for t in deps}
         dependencies = []
         for dep in task["depends_on"]:

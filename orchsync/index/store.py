@@ -17,14 +17,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from orchsync.duck import duckdb
 from orchsync.errors import LockTimeout
 from orchsync.index.schema import ENTITY_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
 
-__all__ = ["Batch", "Index", "IndexMissing"]
+__all__ = ["Batch", "Index", "IndexMissing", "encode_rows"]
 
 READ_TIMEOUT = 15.0
+
+# One encoder for every row: `json.dumps(row, default=..)` builds a new encoder per call.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+_ENCODE_SLICE = 2000  # rows per encode call: one C call each, a bounded string each
+
+
+def encode_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as the bulk loader's JSON: objects joined by commas (a JSON array's inside).
+
+    One C-level encode for a whole list of rows, instead of one per row. Worker processes
+    that build rows call this too, so only finished text crosses back to the parent.
+    """
+    return _ENCODER.encode(list(rows))[1:-1]
 
 
 class IndexMissing(Exception):
@@ -33,13 +45,18 @@ class IndexMissing(Exception):
 
 @dataclass(slots=True)
 class Batch:
-    """Rows to replace (by path) and to append, applied in one transaction."""
+    """Rows to replace (by path) and to append, applied in one transaction.
+
+    `encoded` holds rows already turned into text by `encode_rows` (table -> parts), loaded
+    together with the table's dict rows.
+    """
 
     touched: list[str] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
     entities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
+    encoded: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _is_lock_conflict(exc: Exception) -> bool:
@@ -150,17 +167,15 @@ class Index:
 
     def apply(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Replace the rows of touched paths, append events, update meta: all or nothing."""
+        tables: dict[str, list[dict[str, Any]]] = {"files": batch.files, **batch.entities}
         with tempfile.TemporaryDirectory(dir=self.path.parent, prefix="load-") as tmp:
             con.execute("BEGIN")
             try:
                 if batch.touched:
-                    self._load(
-                        con,
-                        Path(tmp),
-                        "touched",
-                        [("path", "VARCHAR")],
-                        [{"path": p} for p in batch.touched],
-                        temp=True,
+                    # a list parameter goes into DuckDB in one C-level conversion
+                    con.execute(
+                        "CREATE TEMP TABLE touched AS SELECT unnest(?::VARCHAR[]) AS path",
+                        [batch.touched],
                     )
                     con.execute("DELETE FROM files WHERE path IN (SELECT path FROM touched)")
                     for table in ENTITY_TABLES.values():
@@ -168,11 +183,15 @@ class Index:
                             f"DELETE FROM {table} WHERE file_path IN (SELECT path FROM touched)"
                         )
                     con.execute("DROP TABLE touched")
-                if batch.files:
-                    self._load(con, Path(tmp), "files", TABLES["files"], batch.files)
-                for table, rows in batch.entities.items():
-                    if rows:
-                        self._load(con, Path(tmp), table, TABLES[table], rows)
+                for table in dict.fromkeys([*tables, *batch.encoded]):
+                    self._load(
+                        con,
+                        Path(tmp),
+                        table,
+                        TABLES[table],
+                        tables.get(table, []),
+                        batch.encoded.get(table, []),
+                    )
                 if batch.events:
                     self._load(
                         con,
@@ -196,21 +215,32 @@ class Index:
         table: str,
         cols: Sequence[tuple[str, str]],
         rows: list[dict[str, Any]],
-        temp: bool = False,
+        encoded: Sequence[str] = (),
         conflict: str | None = None,
     ) -> None:
-        """Bulk load through a newline-delimited JSON file: 0.09 s for 20k rows, vs 9 s row by row."""
-        path = tmp / f"{table}.ndjson"
+        """Bulk load through a JSON file: 0.09 s for 20k rows, vs 9 s row by row.
+
+        The file is one JSON array written piece by piece: parts already encoded, then the
+        dict rows encoded a slice at a time, so no second copy of 100,000 rows is built.
+        """
+        parts = [p for p in encoded if p]
+        if not parts and not rows:
+            return
+        path = tmp / f"{table}.json"
         with open(path, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, default=str, ensure_ascii=False))
-                fh.write("\n")
+            sep = "["
+            for part in parts:
+                fh.write(sep)
+                fh.write(part)
+                sep = ","
+            for i in range(0, len(rows), _ENCODE_SLICE):
+                fh.write(sep)
+                fh.write(encode_rows(rows[i : i + _ENCODE_SLICE]))
+                sep = ","
+            fh.write("]")
         spec = "{" + ", ".join(f"'{c}': '{t}'" for c, t in cols) + "}"
         names = ", ".join(f'"{c}"' for c, _ in cols)
-        source = f"read_json('{_sql_str(path)}', format='newline_delimited', columns={spec}, maximum_object_size=67108864)"
-        if temp:
-            con.execute(f"CREATE TEMP TABLE {table} AS SELECT {names} FROM {source}")
-            return
+        source = f"read_json('{_sql_str(path)}', format='array', columns={spec}, maximum_object_size=67108864)"
         tail = " ON CONFLICT DO NOTHING" if conflict == "DO NOTHING" else ""
         con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {source}{tail}")
         with suppress(OSError):

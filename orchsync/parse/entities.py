@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from orchsync.layout import InvalidId, Location, check_segment, classify
@@ -63,7 +64,7 @@ def parse_file(path: str, raw: bytes) -> ParsedFile:
     elif not isinstance(data, dict):
         problems.append(
             Problem(
-                doc.lines.get((), 1),
+                doc.line((), 1),
                 None,
                 f"{'the file' if loc.kind in _YAML_KINDS else 'front matter'} must be a"
                 f" mapping of keys, not a {_yaml_type(data)}",
@@ -72,7 +73,7 @@ def parse_file(path: str, raw: bytes) -> ParsedFile:
         data = {}
     else:
         problems.extend(validate(loc.kind.value, doc))
-    parsed.lines = {str(k[0]): v for k, v in doc.lines.items() if len(k) == 1}
+    parsed.lines = doc.top_lines()
     if loc.kind is Kind.CONFIG:
         parsed.diagnostics = _diagnostics(path, problems)
         return parsed
@@ -100,13 +101,23 @@ def _yaml_type(value: Any) -> str:
     return "list" if isinstance(value, list) else f"scalar ({type(value).__name__})"
 
 
+@lru_cache(maxsize=1 << 16)
+def _segment_problem(value: str, what: str) -> str | None:
+    """check_segment's verdict, remembered: a task's TASK.md and AGENT.yml, and every
+    version of a file in history, ask about the same code (8% of parsing otherwise)."""
+    try:
+        check_segment(value, what)
+    except InvalidId as exc:
+        return str(exc)
+    return None
+
+
 def _check_code(
     entity: Entity, data: dict[str, Any], doc: Document, problems: list[Problem]
 ) -> None:
-    try:
-        check_segment(entity.code, f"{entity.kind.value} code")
-    except InvalidId as exc:
-        problems.append(Problem(None, "code", str(exc)))
+    problem = _segment_problem(entity.code, f"{entity.kind.value} code")
+    if problem is not None:
+        problems.append(Problem(None, "code", problem))
     declared = data.get("code")
     if (
         entity.kind in (Kind.SPRINT, Kind.TASK)
@@ -115,7 +126,7 @@ def _check_code(
     ):
         problems.append(
             Problem(
-                doc.lines.get(("code",)),
+                doc.line(("code",)),
                 "code",
                 f"code {declared!r} does not match its folder {entity.code!r}; rename one of them",
             )
@@ -161,7 +172,7 @@ def _common(
     path: str,
     data: dict[str, Any],
     doc: Document,
-    known: set[str],
+    known: frozenset[str],
     default_status: str | None,
 ) -> dict[str, Any]:
     title = _str(data, "title") or first_heading(doc.body) or (loc.code or "")
@@ -176,13 +187,34 @@ def _common(
     }
 
 
-_BASE_KEYS = {"code", "title", "status", "context"}
+_BASE_KEYS = frozenset({"code", "title", "status", "context"})
+# Front matter keys each kind reads into fields; the others go to `metadata`.
+_SPRINT_KEYS = _BASE_KEYS | {"owner", "start_date", "end_date", "goal"}
+_TASK_KEYS = _BASE_KEYS | {"sprint", "priority", "agent", "assignee", "depends_on", *_CHECKLISTS}
+_ADR_KEYS = _BASE_KEYS | {"date"}
+_BUG_KEYS = _BASE_KEYS | {"priority", "sprint", "reported_by"}
+_SESSION_KEYS = _BASE_KEYS.union(
+    {"key", "task", "sprint", "agent", "started_at", "ended_at", "handoffs"}
+)
+_AGENT_KEYS = frozenset(
+    {
+        "name",
+        "title",
+        "role",
+        "model",
+        "capabilities",
+        "tools_allowed",
+        "tools",
+        "safety_rails",
+        "context",
+    }
+)
 
 
 def _sprint(
     loc: Location, path: str, data: dict[str, Any], doc: Document, problems: list[Problem]
 ) -> Entity:
-    known = _BASE_KEYS | {"owner", "start_date", "end_date", "goal"}
+    known = _SPRINT_KEYS
     goal = _str(data, "goal") or ""
     if not goal:
         goal = " ".join(i.text for i in sections(doc.body).get("objectives", []))
@@ -198,14 +230,14 @@ def _sprint(
 def _task(
     loc: Location, path: str, data: dict[str, Any], doc: Document, problems: list[Problem]
 ) -> Entity:
-    known = _BASE_KEYS | {"sprint", "priority", "agent", "assignee", "depends_on", *_CHECKLISTS}
+    known = _TASK_KEYS
     body_lists = sections(doc.body) if any(k not in data for k in _CHECKLISTS) else {}
     lists = {k: _checklist(data[k]) if k in data else body_lists.get(k, []) for k in _CHECKLISTS}
     declared_sprint = _str(data, "sprint")
     if declared_sprint and declared_sprint != loc.sprint:
         problems.append(
             Problem(
-                doc.lines.get(("sprint",)),
+                doc.line(("sprint",)),
                 "sprint",
                 f"sprint {declared_sprint!r} does not match the folder it sits in ({loc.sprint!r})",
                 "warning",
@@ -218,7 +250,9 @@ def _task(
         agent=_str(data, "agent") or _str(data, "assignee"),
         assignee=_str(data, "assignee"),
         depends_on=[_task_code(d) for d in _str_list(data.get("depends_on"))],
-        **lists,
+        objectives=lists["objectives"],
+        deliverables=lists["deliverables"],
+        acceptance_criteria=lists["acceptance_criteria"],
     )
 
 
@@ -239,17 +273,7 @@ def _task_agent(
 def _agent(
     loc: Location, path: str, data: dict[str, Any], doc: Document, problems: list[Problem]
 ) -> Entity:
-    known = {
-        "name",
-        "title",
-        "role",
-        "model",
-        "capabilities",
-        "tools_allowed",
-        "tools",
-        "safety_rails",
-        "context",
-    }
+    known = _AGENT_KEYS
     return AgentProfile(
         code=loc.code or "",
         path=path,
@@ -268,7 +292,7 @@ def _adr(
     loc: Location, path: str, data: dict[str, Any], doc: Document, problems: list[Problem]
 ) -> Entity:
     return Adr(
-        **_common(loc, path, data, doc, _BASE_KEYS | {"date"}, "proposed"),
+        **_common(loc, path, data, doc, _ADR_KEYS, "proposed"),
         number=loc.number or 0,
         date=_str(data, "date"),
     )
@@ -277,7 +301,7 @@ def _adr(
 def _bug(
     loc: Location, path: str, data: dict[str, Any], doc: Document, problems: list[Problem]
 ) -> Entity:
-    known = _BASE_KEYS | {"priority", "sprint", "reported_by"}
+    known = _BUG_KEYS
     return Bug(
         **_common(loc, path, data, doc, known, "open"),
         number=loc.number or 0,
@@ -290,7 +314,7 @@ def _bug(
 def _session(
     loc: Location, path: str, data: dict[str, Any], doc: Document, problems: list[Problem]
 ) -> Entity:
-    known = _BASE_KEYS | {"key", "task", "sprint", "agent", "started_at", "ended_at", "handoffs"}
+    known = _SESSION_KEYS
     handoffs = data.get("handoffs")
     task = _str(data, "task")
     return Session(

@@ -6,7 +6,7 @@ import json
 from functools import cache
 from typing import Any
 
-from orchsync.parse.quickcheck import is_valid
+from orchsync.parse.quickcheck import Check, compile_schema
 from orchsync.parse.yamldoc import Document, Problem, dotted
 from orchsync.resources import data_dir
 
@@ -22,6 +22,13 @@ def raw_schema(kind: str) -> dict[str, Any] | None:
 
 
 @cache
+def quick_check(kind: str) -> Check | None:
+    """The compiled yes/no check of one kind (compiled once per process)."""
+    schema = raw_schema(kind)
+    return None if schema is None else compile_schema(schema)
+
+
+@cache
 def schema_for(kind: str) -> Any:
     """A compiled Draft 2020-12 validator for one kind, or None if the kind has no schema."""
     schema = raw_schema(kind)
@@ -34,8 +41,8 @@ def schema_for(kind: str) -> Any:
 
 def validate(kind: str, doc: Document) -> list[Problem]:
     """Schema errors of doc.data as problems at the line of the offending field."""
-    schema = raw_schema(kind)
-    if schema is None or not isinstance(doc.data, dict) or is_valid(schema, doc.data):
+    check = quick_check(kind)
+    if check is None or not isinstance(doc.data, dict) or check(doc.data):
         return []
     validator = schema_for(kind)
     problems = []

@@ -1,9 +1,22 @@
 """Decode bytes, split front matter from body, and load YAML safely with line numbers.
 
 PyYAML's C loader reads (it is ~10x faster than ruamel at 10,000 files); ruamel is kept
-for writes that must round-trip comments. The node graph is walked once before
-construction: that is where aliases (billion laughs) are refused in O(nodes), duplicate
-keys are caught, and every field's line is recorded so diagnostics can point at it.
+for writes that must round-trip comments. Three ways to data, fastest first; each hands a
+document it is not sure about to the next, so all three give identical data, lines and
+problems (tests compare them on generated documents):
+
+- `plainyaml` reads the plain subset nearly all front matter is written in, line by line,
+  without building PyYAML nodes;
+- the node path without a walk, when the text has no `&` (so no anchor, hence no alias):
+  PyYAML composes the nodes and `_fast_data` converts plain maps, lists and scalars itself
+  (~4x cheaper than PyYAML's pure-Python constructor); anything unusual (a duplicate key,
+  an unusual tag, too many nodes, a constructor error) goes on to
+- the full path, which walks every node before PyYAML constructs the data: that is where
+  aliases (billion laughs) are refused in O(nodes), duplicate keys are caught, and every
+  field's line is recorded so diagnostics can point at it.
+
+The first two record only the top-level lines (what cross-file checks use); the nested
+ones are computed on first use of `Document.lines`, which only an invalid document needs.
 """
 
 from __future__ import annotations
@@ -13,6 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+from orchsync.parse.plainyaml import read_plain
 
 __all__ = ["MAX_FILE_BYTES", "Document", "decode", "load_yaml", "split_front_matter"]
 
@@ -20,9 +37,45 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 20_000
 
 try:  # the C loader when libyaml is there; the pure one otherwise (same results, slower)
-    _Loader: type = yaml.CSafeLoader
+    _Base: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_STR = "tag:yaml.org,2002:str"
+# BaseResolver.resolve's tables, joined once: first character -> (tag, regexp) to try.
+_WILDCARD = tuple(_Base.yaml_implicit_resolvers.get(None, ()))
+_IMPLICIT = {
+    first: (*resolvers, *_WILDCARD)
+    for first, resolvers in _Base.yaml_implicit_resolvers.items()
+    if first is not None
+}
+assert not _Base.yaml_path_resolvers  # what lets `resolve` below skip path resolution
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """The safe loader with BaseResolver.resolve specialised to the safe loader's tables.
+
+    The composer calls `resolve` once per node, in Python, even from the C loader: the
+    original rebuilds a list of candidates per call; this version gives the same tags in
+    about half the time.
+    """
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            return _resolve_scalar(value, implicit[0])
+        return _SEQ if kind is SequenceNode else _MAP
+
+
+def _resolve_scalar(value: str, plain: bool) -> str:
+    """The tag of a scalar: typed by the implicit resolvers only when plain (unquoted)."""
+    if plain:
+        for tag, regexp in _IMPLICIT.get(value[:1], _WILDCARD):
+            if regexp.match(value):
+                return tag
+    return _STR
+
 
 FieldPath = tuple[str | int, ...]
 
@@ -45,8 +98,36 @@ class Document:
     body: str = ""
     body_line: int = 1
     has_front_matter: bool = False
-    lines: dict[FieldPath, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # The root and top-level lines are always here; nested ones only once `lines` is read.
+    _lines: dict[FieldPath, int] = field(default_factory=dict, init=False, repr=False)
+    # (root node or YAML text, first line) whose nested lines are not recorded yet.
+    _pending: tuple[yaml.Node | str, int] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def lines(self) -> dict[FieldPath, int]:
+        """The line of every field path (`()` is the document itself)."""
+        if self._pending is not None:
+            node, first_line = self._pending
+            self._pending = None
+            if isinstance(node, str):
+                loader = _Loader(node)
+                try:
+                    node = loader.get_single_node()
+                finally:
+                    loader.dispose()
+            self._lines = {}
+            _walk(node, self, first_line)  # no alias or duplicate here: only lines are added
+        return self._lines
+
+    def line(self, path: FieldPath, default: int | None = None) -> int | None:
+        """The line of one field, without reading nested lines for a top-level path."""
+        lines = self._lines if len(path) <= 1 else self.lines
+        return lines.get(path, default)
+
+    def top_lines(self) -> dict[str, int]:
+        """Top-level field (or list index, as text) -> line, for cross-file diagnostics."""
+        return {str(k[0]): v for k, v in self._lines.items() if len(k) == 1}
 
 
 def decode(raw: bytes) -> tuple[str | None, list[Problem]]:
@@ -112,6 +193,21 @@ def split_front_matter(text: str) -> Document:
 
 def load_yaml(text: str, doc: Document, first_line: int = 1) -> Document:
     """Load one YAML document into doc.data, recording problems instead of raising."""
+    plain = read_plain(text, _plain_scalar, MAX_NODES)
+    if plain is None:
+        return _load_nodes(text, doc, first_line, fast=True)
+    doc.data, top = plain
+    lines = doc._lines
+    lines[()] = next(iter(top.values())) + first_line  # the root starts at its first key
+    for key, line in top.items():
+        lines[(key,)] = line + first_line
+    doc._pending = (text, first_line)
+    return doc
+
+
+def _load_nodes(text: str, doc: Document, first_line: int, *, fast: bool) -> Document:
+    """Load through PyYAML's node graph. `fast=False` is the reference path, the one the
+    faster ways must agree with: walk every node, then PyYAML constructs the data."""
     loader = _Loader(text)
     try:
         try:
@@ -133,6 +229,15 @@ def load_yaml(text: str, doc: Document, first_line: int = 1) -> Document:
         if node is None:
             doc.data = None
             return doc
+        if fast and "&" not in text:  # without an anchor there can be no alias to refuse
+            try:
+                doc.data = _fast_data(loader, node)
+            except Exception:  # noqa: BLE001 - the full path below reproduces it exactly
+                pass
+            else:
+                doc._lines = _top_lines(node, first_line)
+                doc._pending = (node, first_line)
+                return doc
         if not _walk(node, doc, first_line):
             return doc
         try:
@@ -146,13 +251,36 @@ def load_yaml(text: str, doc: Document, first_line: int = 1) -> Document:
                     f"invalid YAML value: {exc}",
                 )
             )
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            # PyYAML's constructors raise plain Python errors for values such as a month 13
+            # (`2024-13-45`), `!!bool maybe` or `0b_`: still a diagnostic, never a crash.
+            doc.problems.append(
+                Problem(_line_of_value(node, exc, first_line), None, f"invalid YAML value: {exc}")
+            )
     finally:
         loader.dispose()
     return doc
 
 
+def _line_of_value(root: yaml.Node, exc: Exception, first_line: int) -> int:
+    """The line of the scalar a constructor choked on, when its text is in the message."""
+    text = str(exc)
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            if node.value and node.value in text:
+                return node.start_mark.line + first_line
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(v for pair in node.value for v in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return first_line
+
+
 def _walk(root: yaml.Node, doc: Document, first_line: int) -> bool:
     """Record field lines, refuse aliases and count nodes; duplicate keys are reported."""
+    lines = doc._lines
     seen: set[int] = set()
     stack: list[tuple[yaml.Node, FieldPath]] = [(root, ())]
     count = 0
@@ -174,7 +302,7 @@ def _walk(root: yaml.Node, doc: Document, first_line: int) -> bool:
                 Problem(first_line, None, f"YAML has more than {MAX_NODES:,} nodes; not parsed")
             )
             return False
-        doc.lines.setdefault(path, node.start_mark.line + first_line)
+        lines.setdefault(path, node.start_mark.line + first_line)
         if isinstance(node, yaml.MappingNode):
             keys: dict[str, int] = {}
             for key_node, _value in node.value:
@@ -189,7 +317,7 @@ def _walk(root: yaml.Node, doc: Document, first_line: int) -> bool:
                         )
                     )
                 keys[key] = line
-                doc.lines[(*path, key)] = line
+                lines[(*path, key)] = line
             # pushed in reverse so nodes are visited in document order: an anchor is met
             # before its aliases, and the alias (not the anchor) is the one reported
             for key_node, value_node in reversed(node.value):
@@ -198,6 +326,109 @@ def _walk(root: yaml.Node, doc: Document, first_line: int) -> bool:
             for i in reversed(range(len(node.value))):
                 stack.append((node.value[i], (*path, i)))
     return True
+
+
+_NULL = "tag:yaml.org,2002:null"
+_BOOL = "tag:yaml.org,2002:bool"
+_BOOLS = SafeConstructor.bool_values
+# Scalars whose PyYAML constructor the fast path calls as is (then ISO text for dates).
+_CALLED = {
+    "tag:yaml.org,2002:int": SafeConstructor.construct_yaml_int,
+    "tag:yaml.org,2002:float": SafeConstructor.construct_yaml_float,
+    "tag:yaml.org,2002:timestamp": SafeConstructor.construct_yaml_timestamp,
+}
+
+
+_SAFE_CONSTRUCTOR = SafeConstructor()
+# Plain scalar text -> value. Front matter repeats its values (statuses, agents, tools,
+# paths) and always its keys, and a value depends on its text alone; the values are
+# immutable (str, int, float, bool, None), so one object can serve every file.
+_SCALARS: dict[str, Any] = {}
+_SCALARS_MAX = 50_000
+
+
+def _plain_scalar(value: str) -> Any:
+    """A plain scalar typed as the safe loader types it (then ISO text for dates).
+
+    Raises KeyError for a tag the fast readers leave to PyYAML's full construction.
+    """
+    try:
+        return _SCALARS[value]
+    except KeyError:
+        pass
+    result = _type_scalar(value)
+    if len(_SCALARS) >= _SCALARS_MAX:
+        _SCALARS.clear()
+    _SCALARS[value] = result
+    return result
+
+
+def _type_scalar(value: str) -> Any:
+    tag = _resolve_scalar(value, True)
+    if tag == _STR:
+        return value
+    if tag == _NULL:
+        return None
+    if tag == _BOOL:
+        return _BOOLS[value.lower()]
+    result = _CALLED[tag](_SAFE_CONSTRUCTOR, ScalarNode(tag, value))
+    return result.isoformat() if isinstance(result, _dt.date) else result
+
+
+class _Irregular(Exception):
+    """The document needs the full path: a duplicate key, an unusual tag, too many nodes."""
+
+
+def _fast_data(loader: Any, root: yaml.Node) -> Any:
+    """`_jsonable(loader.construct_document(root))` for alias-free plain YAML, much cheaper.
+
+    Raises (_Irregular or whatever a constructor raised) when the full path must decide.
+    Nodes are counted as `_walk` counts them (values, not keys) against MAX_NODES.
+    """
+    return _convert(root, loader, [MAX_NODES])
+
+
+def _convert(node: yaml.Node, loader: Any, budget: list[int]) -> Any:
+    # A module-level function, not a closure: a recursive closure is a reference cycle
+    # (function -> cell -> function) that would keep each loader alive until a GC pass.
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Irregular
+    cls, tag = node.__class__, node.tag
+    if cls is ScalarNode:
+        if tag == _STR:
+            return node.value
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return _BOOLS[node.value.lower()]
+        value = _CALLED[tag](loader, node)  # KeyError for any other tag: full path
+        return value.isoformat() if isinstance(value, _dt.date) else value
+    if cls is MappingNode and tag == _MAP:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.__class__ is not ScalarNode or key_node.tag != _STR:
+                raise _Irregular  # merge keys, `=`, non-string keys: PyYAML's rules
+            key = key_node.value
+            if key in out:
+                raise _Irregular  # the full path reports the duplicate
+            out[key] = _convert(value_node, loader, budget)
+        return out
+    if cls is SequenceNode and tag == _SEQ:
+        return [_convert(item, loader, budget) for item in node.value]
+    raise _Irregular
+
+
+def _top_lines(root: yaml.Node, first_line: int) -> dict[FieldPath, int]:
+    """The entries `_walk` records for the root and its direct children, and no others."""
+    lines: dict[FieldPath, int] = {(): root.start_mark.line + first_line}
+    if isinstance(root, MappingNode):
+        for key_node, _value in root.value:
+            lines[(key_node.value,)] = key_node.start_mark.line + first_line
+    elif isinstance(root, SequenceNode):
+        for i, item in enumerate(root.value):
+            lines[(i,)] = item.start_mark.line + first_line
+    return lines
 
 
 def _nearest_line(doc: Document, path: FieldPath, default: int) -> int:

@@ -16,6 +16,7 @@ the next start's catch-up, so a crash (even kill -9) loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import logging.handlers
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from orchsync.config import load_config
-from orchsync.errors import OrchsyncError
+from orchsync.errors import LockTimeout, OrchsyncError
 from orchsync.layout import DELEGATION
 from orchsync.repo import Repo
 from orchsync.watch.gitstate import GitState, read_git_state
@@ -53,6 +54,8 @@ logger = logging.getLogger(__name__)
 WHOLE_TREE_OVER = 2000  # more queued paths than this: one sync of the whole tree is cheaper
 BLOCKED_RETRY = 30.0  # while blocked, sync is asked again when git's state changes, or this often
 ERROR_BACKOFF = (2.0, 5.0, 15.0, 60.0)
+COOL_AFTER = 2.0  # seconds without a sync before the DuckDB instance is dropped
+FORGET_AFTER = 30.0  # ... and before the git index kept read is dropped too
 STALE_LOCK = 120.0  # a git lock file older than this is reported as probably left by a crash
 DETACHED_ENV = "ORCHSYNC_DAEMON_DETACHED"
 POLL_ENV = "ORCHSYNC_WATCH_POLL"
@@ -72,6 +75,7 @@ class Daemon:
         tick_ms: int = 1000,
         source: ChangeSource | None = None,
         sync: Callable[..., Any] | None = None,
+        serve: bool = True,
     ) -> None:
         config = load_config(repo.root)
         self.repo = repo
@@ -95,11 +99,18 @@ class Daemon:
         self.commits = 0
         self._state: dict[str, Any] = {}
         self._written: dict[str, Any] | None = None
+        self.serve = serve
+        # One sync at a time: the watch loop's batches and the syncs write commands hand over
+        # (`orchsync.remote`) run in different threads of this process.
+        self._sync_lock = threading.Lock()
+        self._warm: Any = None  # orchsync.warm.Warm, made on the first library sync
+        self._last_sync = time.monotonic()
+        self._cooled = 0  # 1: DuckDB instance dropped (COOL_AFTER), 2: all dropped (FORGET_AFTER)
 
     # --- the loop ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        with DaemonLock(self.repo):
+        with DaemonLock(self.repo), self._serving():
             self._state = {
                 "pid": os.getpid(),
                 "started_at": now_iso(),
@@ -154,6 +165,24 @@ class Daemon:
                 source.close()
             self._state["state"] = "stopping"
 
+    @contextlib.contextmanager
+    def _serving(self) -> Iterator[None]:
+        """The sync socket, while the daemon lock is held (see `orchsync.remote`)."""
+        server = None
+        if self.serve:
+            from orchsync.watch.server import SyncServer
+
+            server = SyncServer(self.repo, self.serve_sync)
+            if not server.start():
+                server = None
+        try:
+            yield
+        finally:
+            if server is not None:
+                server.close()
+            if self._warm is not None:
+                self._warm.close()
+
     def batches(self, source: ChangeSource) -> Iterator[set[str]]:
         return settled_changes(
             self.repo.root,
@@ -161,11 +190,24 @@ class Daemon:
             max_latency_ms=self.max_latency_ms,
             stop_event=self.stop_event,
             tick_ms=self.tick_ms,
-            source=source,
+            source=_WarmingSource(source, self._warm_up),
         )
+
+    def _warm_up(self) -> None:
+        """A change was seen: a sync follows within the quiet window, so get DuckDB ready."""
+        warm = self._warm
+        if warm is not None and self._cooled:
+            self._cooled, self._last_sync = 0, time.monotonic()  # not idle any more
+            threading.Thread(target=warm.warm_up, name="warm-up", daemon=True).start()
 
     def step(self, batch: set[str], *, force: bool = False) -> None:
         """One turn: queue the batch, then sync if git lets us and there is reason to."""
+        try:
+            self._step(batch, force)
+        finally:
+            self._cool_down()
+
+    def _step(self, batch: set[str], force: bool) -> None:
         if batch:
             logger.debug("settled: %s", sorted(batch))
             self.queue |= batch
@@ -203,9 +245,9 @@ class Daemon:
             paths = [str(self.repo.delegation)]
         else:
             paths = [str(self.repo.root / p) for p in queued]
-        sync = self._sync or _library_sync()
         try:
-            result = sync(self.repo, paths)
+            with self._sync_lock:
+                result = self._call_sync(paths)
         except (OrchsyncError, OSError) as exc:
             self._failed(state, str(exc))
             return
@@ -213,8 +255,6 @@ class Daemon:
             logger.exception("sync failed")
             self._failed(state, f"{type(exc).__name__}: {exc}")
             return
-        finally:
-            _release_memory()
         if result.blocked:
             if self.waiting != result.blocked:
                 what = f"{len(queued)} path(s) wait" if queued else "the index catch-up waits"
@@ -255,6 +295,103 @@ class Daemon:
                 (result.index.tip or "")[:10],
             )
 
+    def _call_sync(self, paths: list[str] | None, **options: Any) -> Any:
+        """The library's sync with this process's warm index (a test's fake as it is)."""
+        self._last_sync, self._cooled = time.monotonic(), 0
+        if self._sync is not None:
+            return self._sync(self.repo, paths, **options)
+        from orchsync.sync import sync
+        from orchsync.warm import Warm
+
+        if self._warm is None:
+            self._warm = Warm(self.repo)
+        return sync(self.repo, paths, warm=self._warm, **options)
+
+    def serve_sync(self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
+        """A sync a write command handed over (`orchsync.remote`); runs in a server thread.
+
+        The answer goes out as soon as the commit has landed and the git index follows it;
+        indexing comes next, and a reader that comes meanwhile waits for it (query.reader).
+        """
+        from orchsync.remote import OPTIONS
+
+        given = request.get("options") or {}
+        options = {k: given[k] for k in OPTIONS if k in given}
+        paths = request.get("paths")
+        timeout = float(options.pop("lock_timeout", 30.0))
+        started = time.monotonic()
+        answered: list[float] = []
+
+        def answer(result: Any) -> None:
+            if not answered:
+                answered.append(time.monotonic())
+                reply({"ok": True, "result": result.to_dict()})
+
+        try:
+            if not self._sync_lock.acquire(timeout=timeout):
+                raise LockTimeout(
+                    f"the orchsync lock ({self.repo.runtime / 'lock'}) is held by another "
+                    f"process; gave up after {timeout:.0f} s"
+                )
+            waited = time.monotonic() - started
+            left = max(0.0, timeout - waited)
+            try:
+                result = self._call_sync(paths, on_committed=answer, lock_timeout=left, **options)
+            finally:
+                self._sync_lock.release()
+        except OrchsyncError as exc:
+            logger.warning("handed-over sync failed: %s", exc)
+            reply(
+                {
+                    "ok": False,
+                    "error": {
+                        "type": type(exc).__name__,
+                        "message": str(exc),
+                        "exit_code": int(exc.exit_code),
+                    },
+                }
+            )
+            return
+        answer(result)
+        if result.commit:
+            logger.info(
+                "committed %s (%d file%s) for %s, answered in %.0f ms (%.0f waiting for an "
+                "earlier sync), indexed in %.0f ms: %s",
+                result.commit[:10],
+                len(result.files),
+                "" if len(result.files) == 1 else "s",
+                options.get("actor") or "a write command",
+                (answered[0] - started) * 1000,
+                waited * 1000,
+                (time.monotonic() - started) * 1000,
+                result.subject,
+            )
+
+    def _cool_down(self) -> None:
+        """Idle for COOL_AFTER: drop the DuckDB instance and give the memory back.
+
+        Between bursts of edits the daemon should not sit on a DuckDB instance (~15 MB at
+        10,000 tasks) or a sync's peak heap. The git index it keeps read (~6 MB) stays for
+        FORGET_AFTER, since re-reading it costs a sync ~25 ms. The next change seen warms
+        DuckDB up again while it settles (`_warm_up`), and a handed-over sync does not need
+        it before it answers.
+        """
+        idle = time.monotonic() - self._last_sync
+        stage = 2 if idle >= FORGET_AFTER else 1 if idle >= COOL_AFTER else 0
+        if stage <= self._cooled:
+            return
+        if not self._sync_lock.acquire(blocking=False):
+            return  # a handed-over sync is running
+        try:
+            if self._warm is not None and stage == 1:
+                self._warm.cool()
+            elif self._warm is not None:
+                self._warm.close()
+            self._cooled = stage
+        finally:
+            self._sync_lock.release()
+        _release_memory()
+
     def _failed(self, state: GitState, reason: str) -> None:
         delay = ERROR_BACKOFF[min(self._errors, len(ERROR_BACKOFF) - 1)]
         self._errors += 1
@@ -282,6 +419,23 @@ class Daemon:
             self._written = dict(self._state)
 
 
+class _WarmingSource:
+    """A ChangeSource that calls `on_change()` whenever raw changes arrive."""
+
+    def __init__(self, source: ChangeSource, on_change: Callable[[], None]) -> None:
+        self._source = source
+        self._on_change = on_change
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)  # mode, warning, quiet_ms, close
+
+    def wait(self, timeout_ms: int, stop_event: Any) -> Any:
+        raw = self._source.wait(timeout_ms, stop_event)
+        if raw:
+            self._on_change()
+        return raw
+
+
 def _busy_reason(lock: str) -> str:
     try:
         age = time.time() - os.stat(lock).st_mtime
@@ -296,11 +450,11 @@ def _busy_reason(lock: str) -> str:
 
 
 def _release_memory() -> None:
-    """Give back what a sync used: a long-lived process should not keep its peak.
+    """Give back what the last syncs used: an idle daemon should not keep their peak.
 
-    Each sync opens a pygit2 repository (index and pack maps) and a DuckDB database; left to
-    the cyclic collector they pile up ~5 MB a sync on a 10,000-task tree, and glibc keeps
-    freed arenas. Collecting and trimming after each sync costs ~15 ms and holds RSS flat.
+    Reference counting frees a sync's objects (`gitstore.open_git` breaks pygit2's own
+    cycle), but glibc keeps freed arenas mapped; one collection and a trim when the daemon
+    goes idle (~15 ms, off every sync's path) return them to the system.
     """
     gc.collect()
     if _malloc_trim is not None:
@@ -317,12 +471,6 @@ def _find_malloc_trim() -> Callable[[int], int] | None:
 
 
 _malloc_trim = _find_malloc_trim() if sys.platform.startswith("linux") else None
-
-
-def _library_sync() -> Callable[..., Any]:
-    from orchsync.sync import sync
-
-    return sync
 
 
 # --- running it ---------------------------------------------------------------------------------

@@ -10,19 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchsync.gitstate import IN_PROGRESS
 from orchsync.repo import Repo
 
 __all__ = ["GitState", "read_git_state"]
-
-# Files whose presence means git is half way through a multi-step operation.
-IN_PROGRESS = (
-    "MERGE_HEAD",
-    "rebase-merge",
-    "rebase-apply",
-    "CHERRY_PICK_HEAD",
-    "REVERT_HEAD",
-    "BISECT_LOG",
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,29 @@
+"""DuckDB for orchsync: the engine module, without the Python package's start-up cost.
+
+`import duckdb` costs ~100 ms on the reference machine, and ~65 ms of it is not the engine:
+the package wraps `_duckdb` (the compiled engine) in Python helpers orchsync never calls
+(the relational API, expressions, typing aliases) and looks its own version up in the
+installed package metadata (`importlib.metadata`, which pulls in `email`). `import _duckdb`
+is the engine alone, ~25 ms, with the same `connect`, connection, exception classes and
+results: they are the objects `duckdb` re-exports.
+
+    from orchsync.duck import duckdb
+
+Where `_duckdb` is not a top-level module (DuckDB before 1.4 ships it as `duckdb.duckdb`),
+the package is imported as usual. Once anything in the process imports the full `duckdb`
+package, both names refer to the same classes, so mixing them is safe.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+__all__ = ["duckdb"]
+
+if TYPE_CHECKING:
+    import duckdb
+else:
+    try:
+        import _duckdb as duckdb
+    except ImportError:  # pragma: no cover - older DuckDB
+        import duckdb

@@ -1,0 +1,176 @@
+"""The daemon's side of `orchsync.remote`: take syncs from write commands over a Unix socket.
+
+`SyncServer` owns the socket `.git/orchsync/daemon.sock`: it binds it (replacing a stale
+file a killed daemon left; the caller holds the daemon lock, so no live daemon owns it),
+accepts connections in a thread, and reads each request in a thread of its own. A request
+is acknowledged (`{"accepted": true}`) before anything else happens; if the client is gone
+by then, the request is dropped, so a client that gave up and synced itself is never
+synced twice. Then `handle(request, reply)` runs it; `reply` may be called early (the daemon
+answers once the commit has landed, before indexing) and at most once.
+
+Nothing here knows what a sync is: the daemon passes the handler in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchsync.remote import MAX_LINE, PROTOCOL, socket_address, socket_path
+from orchsync.repo import Repo
+
+__all__ = ["Reply", "SyncServer"]
+
+logger = logging.getLogger(__name__)
+
+Reply = Callable[[dict[str, Any]], None]
+Handler = Callable[[dict[str, Any], Reply], None]
+
+READ_TIMEOUT = 5.0  # a client sends its one line at once
+STOP_WAIT = 60.0  # on stop, how long requests already taken may take to finish
+
+
+class SyncServer:
+    """Accept requests on the clone's daemon socket until `close()`."""
+
+    def __init__(self, repo: Repo, handle: Handler) -> None:
+        self.repo = repo
+        self.path = socket_path(repo)
+        self.handle = handle
+        self._sock: socket.socket | None = None
+        self._ino: int | None = None
+        self._thread: threading.Thread | None = None
+        self._workers: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        self._closing = False
+
+    def start(self) -> bool:
+        """Bind and listen; False (logged) when the socket cannot be had: clients sync themselves."""
+        self.repo.ensure_runtime()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            tmp.unlink(missing_ok=True)
+            with socket_address(tmp) as address:
+                sock.bind(address)
+            os.chmod(tmp, 0o600)  # the user's own commands only
+            os.replace(tmp, self.path)  # atomically over a stale socket a killed daemon left
+            self._ino = os.stat(self.path).st_ino
+            sock.listen(64)
+        except OSError as exc:
+            sock.close()
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            logger.warning("no sync socket (%s); write commands will sync themselves", exc)
+            return False
+        self._sock = sock
+        self._thread = threading.Thread(target=self._accept, name="sync-server", daemon=True)
+        self._thread.start()
+        return True
+
+    def close(self, wait: float = STOP_WAIT) -> None:
+        """Stop taking requests, remove the socket, let the requests already taken finish."""
+        with self._lock:
+            self._closing = True
+            sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            if os.stat(self.path).st_ino == self._ino:  # ours, not a newer daemon's
+                self.path.unlink()
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        if self._thread is not None:
+            self._thread.join(5.0)
+        with self._lock:
+            workers = list(self._workers)
+        for t in workers:
+            t.join(wait)
+
+    def _accept(self) -> None:
+        while True:
+            sock = self._sock
+            if sock is None:
+                return
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                if self._sock is None:
+                    return  # closed
+                continue
+            with self._lock:
+                if self._closing:
+                    conn.close()  # not acknowledged: the client syncs itself
+                    continue
+                worker = threading.Thread(
+                    target=self._serve, args=(conn,), name="sync-request", daemon=True
+                )
+                self._workers.add(worker)
+            worker.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            with conn:
+                conn.settimeout(READ_TIMEOUT)
+                request = _request(conn)
+                if request is None:
+                    return
+                problem = self._refuse(request)
+                if problem:
+                    _send(conn, {"accepted": False, "reason": problem})
+                    return
+                if not _send(conn, {"accepted": True}):
+                    return  # the client gave up already and syncs itself
+                conn.settimeout(None)
+                sent = False
+
+                def reply(answer: dict[str, Any]) -> None:
+                    nonlocal sent
+                    if not sent:
+                        sent = True
+                        _send(conn, answer)
+
+                try:
+                    self.handle(request, reply)
+                finally:
+                    if not sent:  # the handler died without answering: the client syncs itself
+                        reply({"internal": "the daemon could not answer"})
+        except Exception:  # a bad request must never take the daemon down
+            logger.exception("sync request failed")
+        finally:
+            with self._lock:
+                self._workers.discard(threading.current_thread())
+
+    def _refuse(self, request: dict[str, Any]) -> str | None:
+        if request.get("orchsync") != PROTOCOL or request.get("op") != "sync":
+            return f"unsupported request (protocol {PROTOCOL}, op sync)"
+        if Path(str(request.get("root"))) != self.repo.root:
+            return f"this daemon serves {self.repo.root}"
+        if self._closing:
+            return "the daemon is stopping"
+        return None
+
+
+def _request(conn: socket.socket) -> dict[str, Any] | None:
+    try:
+        line = conn.makefile("rb").readline(MAX_LINE)
+        data = json.loads(line) if line.endswith(b"\n") else None
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _send(conn: socket.socket, message: dict[str, Any]) -> bool:
+    try:
+        conn.sendall(json.dumps(message, default=str).encode() + b"\n")
+        return True
+    except OSError:
+        return False

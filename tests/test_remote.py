@@ -1,0 +1,528 @@
+"""Write commands hand their sync to the running daemon (`orchsync.remote`).
+
+With `orchsync watch` running, `orchsync sync`, `orchsync task status` and the other write
+commands send their sync over `.git/orchsync/daemon.sock` and print the daemon's answer:
+the same commit, trailers, events and output as a sync of their own, without paying for
+pygit2 and DuckDB. Without a daemon, with a stale socket or a daemon that does not answer,
+they sync themselves. The daemons here are real `orchsync watch` processes.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import (
+    GIT_ENV,
+    commit_all,
+    git,
+    set_status,
+    task_path,
+    trailers,
+    wait_for,
+    write,
+)
+
+from orchsync import remote
+from orchsync.errors import SnapshotBlocked, UsageError
+from orchsync.repo import find_repo
+
+T3 = task_path("phase-3-template-generation")
+T4 = task_path("phase-4-agent-init")
+T5 = task_path("phase-5-pm-commands")
+T6 = task_path("phase-6-integration")
+
+
+def head(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def sock(repo: Path) -> Path:
+    return repo / ".git" / "orchsync" / "daemon.sock"
+
+
+def daemon_log(repo: Path) -> str:
+    path = repo / ".git" / "orchsync" / "daemon.log"
+    return path.read_text("utf-8") if path.exists() else ""
+
+
+def handed_over(repo: Path, sha: str, timeout: float = 10.0) -> bool:
+    """The daemon logs that it made this commit for a write command (its own say no "for"),
+    once it has indexed it too."""
+
+    def logged() -> bool:
+        return any(
+            f"committed {sha[:10]} (" in line and ") for " in line
+            for line in daemon_log(repo).splitlines()
+        )
+
+    try:
+        return bool(wait_for(logged, timeout, what="the daemon's log line"))
+    except AssertionError:
+        return False
+
+
+# The daemon also sees the edits and would commit them itself after its quiet window; a long
+# one leaves each test's explicit sync to the write command.
+SLOW_DEBOUNCE = ("--debounce", "4000", "--max-latency", "8000")
+
+
+def without_times(parsed: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in parsed if k not in ("Orchsync-Correlation", "Orchsync-Time")]
+
+
+def events_of(repo: Path, sha: str) -> list[tuple[object, ...]]:
+    """The indexed events of one commit, without what differs between two clones."""
+    from orchsync import query
+
+    with query.reader(find_repo(repo)) as con:  # waits for the daemon's catch-up
+        rows = con.execute(
+            "SELECT event_type, entity_type, entity_code, path, hash, agent, session_key, "
+            'payload FROM events WHERE "commit" = ? ORDER BY seq',
+            [sha],
+        ).fetchall()
+    return [(*row[:-1], json.loads(row[-1] or "{}")) for row in rows]
+
+
+@pytest.fixture
+def twin(example_repo: Path, tmp_path: Path) -> Path:
+    """A byte-for-byte copy of example_repo (same history): the in-process control."""
+    copy = tmp_path / "twin"
+    shutil.copytree(example_repo, copy, symlinks=True)
+    return copy
+
+
+# --- the same result, from the daemon --------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sync_is_handed_to_the_daemon_and_its_result_is_the_in_process_one(
+    orchsync, daemon, example_repo, twin, monkeypatch
+):
+    daemon(example_repo, *SLOW_DEBOUNCE)
+    for repo in (example_repo, twin):
+        set_status(repo, T3, "in_progress")
+
+    via_daemon = orchsync(
+        example_repo, "sync", T3, "--actor", "qa-engineer", "--session", "K-1", "--json"
+    )
+    monkeypatch.setenv("ORCHSYNC_NO_DAEMON", "1")
+    in_process = orchsync(twin, "sync", T3, "--actor", "qa-engineer", "--session", "K-1", "--json")
+
+    a, b = json.loads(via_daemon.stdout), json.loads(in_process.stdout)
+    assert (via_daemon.exit_code, in_process.exit_code) == (0, 0)
+    assert a.pop("commit") == head(example_repo) and b.pop("commit") == head(twin)
+    assert a == b
+    assert a["events"] and a["files"] == [T3]
+    assert handed_over(example_repo, head(example_repo))
+    assert without_times(trailers(example_repo)) == without_times(trailers(twin))
+    assert ("Orchsync-Agent", "qa-engineer") in trailers(example_repo)
+    assert ("Orchsync-Session", "K-1") in trailers(example_repo)
+    assert git(example_repo, "status", "--porcelain") == ""
+    # The daemon answered before indexing; a reader waits for it and sees the events.
+    assert events_of(example_repo, head(example_repo)) == events_of(twin, head(twin))
+    assert events_of(example_repo, head(example_repo))
+
+
+@pytest.mark.slow
+def test_the_text_output_is_the_same_through_the_daemon(orchsync, daemon, example_repo):
+    daemon(example_repo, *SLOW_DEBOUNCE)
+    set_status(example_repo, T4, "blocked")
+
+    result = orchsync(example_repo, "sync", T4)
+
+    sha = head(example_repo)
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"committed {sha[:12]}: task phase-4-agent-init: pending -> blocked (1 files)\n"
+    )
+    assert handed_over(example_repo, sha)
+
+
+@pytest.mark.slow
+def test_task_status_is_handed_to_the_daemon(orchsync, daemon, example_repo, twin, monkeypatch):
+    daemon(example_repo, *SLOW_DEBOUNCE)
+    args = ("task", "status", "T:phase-5-pm-commands", "in_progress", "--actor", "pm", "--json")
+
+    via_daemon = orchsync(example_repo, *args)
+    monkeypatch.setenv("ORCHSYNC_NO_DAEMON", "1")
+    in_process = orchsync(twin, *args)
+
+    a, b = json.loads(via_daemon.stdout), json.loads(in_process.stdout)
+    assert (via_daemon.exit_code, in_process.exit_code) == (0, 0)
+    assert a.pop("commit") == head(example_repo) and b.pop("commit") == head(twin)
+    assert a == b
+    assert "orchestration.task.started" in [e["event_type"] for e in a["events"]]
+    assert handed_over(example_repo, head(example_repo))
+    assert git(example_repo, "status", "--porcelain") == ""
+
+
+@pytest.mark.slow
+def test_an_invalid_file_exits_1_with_its_diagnostics_through_the_daemon(
+    orchsync, daemon, example_repo
+):
+    daemon(example_repo, *SLOW_DEBOUNCE)
+    write(example_repo, T6, "---\ntitle: [unclosed\nstatus: pending\n---\n")
+
+    result = orchsync(example_repo, "sync", T6)
+
+    assert result.exit_code == 1
+    assert result.stdout.startswith(
+        f"committed {head(example_repo)[:12]}: task phase-6-integration: updated ("
+    )
+    assert result.stderr == f"invalid: {T6}:3: invalid YAML: did not find expected ',' or ']'\n"
+    assert handed_over(example_repo, head(example_repo))
+
+
+@pytest.mark.slow
+def test_errors_come_back_as_the_errors_an_in_process_sync_raises(
+    orchsync, daemon, example_repo, monkeypatch
+):
+    daemon(example_repo, *SLOW_DEBOUNCE)
+    repo = find_repo(example_repo)
+
+    with pytest.raises(UsageError) as via_daemon:
+        remote.sync_via_daemon(repo, [str(example_repo / "README.md")])
+    monkeypatch.setenv("ORCHSYNC_NO_DAEMON", "1")
+    with pytest.raises(UsageError) as in_process:
+        remote.sync_anywhere(repo, [str(example_repo / "README.md")])
+    assert str(via_daemon.value) == str(in_process.value)
+    assert via_daemon.value.exit_code == in_process.value.exit_code
+
+
+@pytest.mark.slow
+def test_a_merge_in_progress_is_reported_as_waiting_through_the_daemon(
+    orchsync, daemon, example_repo
+):
+    daemon(example_repo, *SLOW_DEBOUNCE)
+    (example_repo / ".git" / "MERGE_HEAD").write_text(head(example_repo) + "\n")
+    set_status(example_repo, T3, "in_progress")
+    before = head(example_repo)
+
+    result = orchsync(example_repo, "sync", T3)
+
+    assert result.exit_code == 1
+    assert result.stderr == "waiting: a merge is in progress; snapshots wait until it ends\n"
+    assert head(example_repo) == before
+    with pytest.raises(SnapshotBlocked):
+        remote.sync_via_daemon(find_repo(example_repo), [T3], raise_blocked=True)
+
+
+# --- the user's git index ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_what_the_user_stages_between_two_handed_over_syncs_stays_staged(daemon, example_repo):
+    """The daemon keeps the git index read between syncs; it must re-read it once git wrote it."""
+    daemon(example_repo, *SLOW_DEBOUNCE)
+    repo = find_repo(example_repo)
+    set_status(example_repo, T3, "in_progress")
+    assert remote.sync_via_daemon(repo, [T3]).commit  # the daemon has read the index now
+    write(example_repo, "notes.txt", "work in progress\n")
+    git(example_repo, "add", "notes.txt")
+    set_status(example_repo, T4, "blocked")
+    git(example_repo, "add", T4)  # staged as blocked...
+    staged = (example_repo / T4).read_text()
+    set_status(example_repo, T4, "in_progress")  # ...then edited again and synced
+
+    assert remote.sync_via_daemon(repo, [T4]).commit
+
+    assert "status: in_progress" in git(example_repo, "show", f"HEAD:{T4}")
+    assert git(example_repo, "show", f":{T4}") == staged
+    assert git(example_repo, "status", "--porcelain") == f"MM {T4}\nA  notes.txt\n"
+
+
+# --- never a failure because of the fast path ----------------------------------------------------
+
+
+def test_without_a_daemon_the_command_syncs_itself(orchsync, example_repo):
+    set_status(example_repo, T3, "in_progress")
+
+    assert remote.sync_via_daemon(find_repo(example_repo), [T3]) is None
+    result = orchsync(example_repo, "sync", T3)
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"committed {head(example_repo)[:12]}: ")
+
+
+def test_a_stale_socket_file_is_ignored(orchsync, example_repo):
+    """kill -9 leaves daemon.sock behind: nobody listens, so the command syncs itself."""
+    path = sock(example_repo)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.close()
+    set_status(example_repo, T3, "in_progress")
+
+    started = time.monotonic()
+    assert remote.sync_via_daemon(find_repo(example_repo), [T3]) is None
+    assert time.monotonic() - started < 0.5
+    result = orchsync(example_repo, "sync", T3)
+
+    assert result.exit_code == 0
+    assert git(example_repo, "status", "--porcelain") == ""
+
+
+class FakeDaemon:
+    """A socket that behaves badly in one way: never acknowledges, or acknowledges and dies."""
+
+    def __init__(self, repo: Path, behaviour: str) -> None:
+        self.behaviour = behaviour
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock(repo).parent.mkdir(parents=True, exist_ok=True)
+        self.server.bind(str(sock(repo)))
+        self.server.listen(4)
+        self.requests: list[dict] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        try:
+            conn, _ = self.server.accept()
+        except OSError:
+            return  # closed without a client
+        with conn:
+            self.requests.append(json.loads(conn.makefile("rb").readline()))
+            if self.behaviour == "ack-then-die":
+                conn.sendall(b'{"accepted": true}\n')
+            elif self.behaviour == "decline":
+                conn.sendall(b'{"accepted": false, "reason": "stopping"}\n')
+            elif self.behaviour == "silent":
+                time.sleep(1.0)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.mark.parametrize("behaviour", ["silent", "ack-then-die", "decline"])
+def test_a_daemon_that_does_not_answer_leaves_the_sync_to_the_command(
+    orchsync, example_repo, monkeypatch, behaviour
+):
+    monkeypatch.setattr(remote, "ACCEPT_TIMEOUT", 0.2)
+    fake = FakeDaemon(example_repo, behaviour)
+    set_status(example_repo, T3, "in_progress")
+    try:
+        assert remote.sync_via_daemon(find_repo(example_repo), [T3], actor="a") is None
+        assert fake.requests[0]["paths"] == [str(example_repo / T3)]
+        assert fake.requests[0]["options"] == {"actor": "a"}
+        result = orchsync(example_repo, "sync", T3)
+    finally:
+        fake.close()
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"committed {head(example_repo)[:12]}: ")
+
+
+def test_ORCHSYNC_NO_DAEMON_turns_the_fast_path_off(example_repo, monkeypatch):
+    fake = FakeDaemon(example_repo, "decline")
+    monkeypatch.setenv("ORCHSYNC_NO_DAEMON", "1")
+    try:
+        assert remote.sync_via_daemon(find_repo(example_repo), [T3]) is None
+        assert fake.requests == []
+    finally:
+        fake.close()
+
+
+# --- many clients at once ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_concurrent_write_commands_each_get_their_own_commit(daemon, example_repo):
+    d = daemon(example_repo, *SLOW_DEBOUNCE)
+    files = [T3, T4, T5, T6]
+    for i, path in enumerate(files):
+        set_status(example_repo, path, ["in_progress", "blocked", "completed", "in_progress"][i])
+    before = head(example_repo)
+
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "orchsync", "--repo", str(example_repo), "sync", path],
+            env={**GIT_ENV, "ORCHSYNC_ACTOR": f"agent-{i}"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, path in enumerate(files)
+    ]
+    outputs = [p.communicate(timeout=60) for p in procs]
+
+    assert [p.returncode for p in procs] == [0] * len(files), outputs
+    shas = git(example_repo, "rev-list", f"{before}..HEAD").split()
+    assert len(shas) == len(files)
+    for i, path in enumerate(files):
+        sha = next(s for s in shas if f"committed {s[:12]}:" in outputs[i][0])
+        assert git(example_repo, "show", "--format=", "--name-only", sha).split() == [path]
+        body = git(example_repo, "log", "-1", "--format=%B", sha)
+        assert f"Orchsync-Agent: agent-{i}" in body
+        assert handed_over(example_repo, sha)
+    assert git(example_repo, "status", "--porcelain") == ""
+    assert d.alive()
+
+
+@pytest.mark.slow
+def test_stopping_the_daemon_removes_its_socket_and_commands_sync_themselves(
+    orchsync, daemon, example_repo
+):
+    d = daemon(example_repo, *SLOW_DEBOUNCE)
+    assert sock(example_repo).exists()
+    assert d.terminate() == 0
+    assert not sock(example_repo).exists()
+    set_status(example_repo, T3, "in_progress")
+
+    result = orchsync(example_repo, "sync", T3)
+
+    assert result.exit_code == 0
+    assert not handed_over(example_repo, head(example_repo), timeout=0.5)
+
+
+# --- the client is cheap, the daemon's leftovers are freed ----------------------------------------
+
+
+def test_the_client_imports_nothing_heavy():
+    code = (
+        "import sys, orchsync.remote, orchsync.cli.sync; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pygit2', 'duckdb', '_duckdb', 'yaml', 'ruamel', 'jinja2', 'watchfiles'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, orchsync.repo; print('orchsync.model' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "False"
+
+
+def test_repo_and_layout_agree_on_the_delegation_folder():
+    from orchsync import layout, repo
+
+    assert repo.DELEGATION == layout.DELEGATION
+
+
+def test_a_sync_frees_its_pygit2_repository_without_the_cyclic_collector(example_repo):
+    """pygit2 ties each Repository in a reference cycle; GitStore breaks it (daemon RSS)."""
+    import pygit2
+
+    from orchsync.sync import sync
+
+    repo = find_repo(example_repo)
+    gc.collect()
+    gc.disable()
+    try:
+        for status in ("in_progress", "blocked", "completed"):
+            set_status(example_repo, T3, status)
+            assert sync(repo, [T3]).commit
+        alive = [o for o in gc.get_objects() if isinstance(o, pygit2.Repository)]
+    finally:
+        gc.enable()
+    assert alive == []
+
+
+# --- pieces -----------------------------------------------------------------------------------
+
+
+def test_snapshot_blocked_reads_files_and_agrees_with_gitstore(example_repo, tmp_path):
+    from orchsync.gitstate import snapshot_blocked
+    from orchsync.gitstore import GitStore
+
+    def both(path: Path) -> tuple[str | None, str | None]:
+        r = find_repo(path)
+        return snapshot_blocked(r), GitStore(r).blocked_reason()
+
+    assert both(example_repo) == (None, None)
+    (example_repo / ".git" / "MERGE_HEAD").write_text(head(example_repo) + "\n")
+    a, b = both(example_repo)
+    assert a == b and a is not None and a.startswith("a merge is in progress")
+    (example_repo / ".git" / "MERGE_HEAD").unlink()
+    git(example_repo, "checkout", "-q", "--detach")
+    a, b = both(example_repo)
+    assert a == b and a is not None and a.startswith("HEAD is detached")
+    unborn = tmp_path / "unborn"
+    unborn.mkdir()
+    git(unborn, "init", "-q", "-b", "main")
+    a, b = both(unborn)
+    assert a == b and a is not None and a.startswith("the branch has no commits yet")
+
+
+def test_a_task_code_is_found_without_listing_every_task(example_repo, monkeypatch):
+    from orchsync import resolve
+
+    def no_listing(root):  # pragma: no cover - must not be called for an exact code
+        raise AssertionError("listed every task for an exact code")
+
+    monkeypatch.setattr(resolve, "task_codes", no_listing)
+    target = resolve.resolve(find_repo(example_repo), "T:phase-3-template-generation")
+    assert target.path == T3
+
+
+def test_a_duplicated_task_code_is_still_reported(example_repo):
+    from orchsync import resolve
+    from orchsync.errors import UnknownEntity
+
+    dup = task_path("phase-3-template-generation", sprint="another-sprint")
+    write(example_repo, dup, (example_repo / T3).read_text())
+    commit_all(example_repo, "duplicate")
+    with pytest.raises(UnknownEntity, match="is duplicated"):
+        resolve.resolve(find_repo(example_repo), "T:phase-3-template-generation")
+
+
+def test_the_quiet_window_counts_from_when_the_source_last_saw_a_change():
+    from orchsync.watch.settle import Settler
+
+    s = Settler(300, 2000, stat=lambda p: (1, 1, 1, 1))
+    s.add(["delegation/a.md"], 10.0, age=0.01)
+    assert s.deadline() == pytest.approx(10.29)
+    assert s.take(10.289) == set()
+    assert s.take(10.291) == {"delegation/a.md"}
+
+
+def test_socket_paths_too_long_for_bind_are_reached_through_their_folder(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    path = deep / "daemon.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with remote.socket_address(path) as address:
+        assert address.startswith("/proc/self/fd/") if os.name == "posix" else True
+        server.bind(address)
+    server.listen(1)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with remote.socket_address(path) as address:
+        client.connect(address)
+    client.close()
+    server.close()
+    assert path.exists()
+
+
+def test_an_idle_daemon_drops_its_duckdb_instance_and_a_change_warms_it_up(
+    example_repo, monkeypatch
+):
+    from orchsync.watch import daemon as daemon_module
+
+    d = daemon_module.Daemon(find_repo(example_repo), serve=False)
+    set_status(example_repo, T3, "in_progress")
+    assert d._call_sync([str(example_repo / T3)]).commit
+    assert d._warm.index._db is not None
+    d._cool_down()
+    assert d._warm.index._db is not None  # just used: kept
+
+    monkeypatch.setattr(daemon_module, "COOL_AFTER", 0.0)
+    d._cool_down()
+    assert d._warm.index._db is None
+    d._warm_up()  # what the first change seen afterwards does
+    wait_for(lambda: d._warm.index._db is not None, what="the warm-up thread")
+    set_status(example_repo, T3, "blocked")
+    assert d._call_sync([str(example_repo / T3)]).commit
+    assert git(example_repo, "status", "--porcelain") == ""
+    d._warm.close()
