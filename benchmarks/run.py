@@ -359,7 +359,11 @@ def write_results(
         f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {machine()}",
         f"- corpus: {info.tasks:,} tasks in {info.sprints} sprints, {info.files:,} files, {info.commits:,} commits "
-        f"(`benchmarks/corpus.py --tasks {args.size} --history {args.history}`)",
+        + (
+            f"(an existing corpus at {args.dest})"
+            if args.reused
+            else f"(`benchmarks/corpus.py --tasks {args.size} --history {args.history}`)"
+        ),
         f"- command: `python benchmarks/run.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"- runs per figure: {args.runs}; whole processes unless marked; wall ms (median, min, max) and CPU ms",
         f"- total time: {elapsed:.0f} s",
@@ -401,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="orchsync-bench-"))
         args.dest = tmp / "corpus"
     try:
-        if (args.dest / ".git").exists():
+        args.reused = (args.dest / ".git").exists()
+        if args.reused:
             info = _existing(args)
         else:
             info = build_corpus(args.dest, tasks=args.size, history=args.history)

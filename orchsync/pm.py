@@ -671,9 +671,6 @@ def create_adr(
             "title": text,
             "status": "proposed",
         }
-        files = _render_checked(tmpl, values, {"ADR.md": path})
-        _preflight(repo)
-        _write_new(repo, files)
         result = PmResult(
             "adr.create",
             f"ADR:{number:03d}",
@@ -681,7 +678,28 @@ def create_adr(
             paths=[path],
             details={"number": number, "template": tmpl.ref},
         )
-        return _sync(repo, result, [path], actor=actor, session=session)
+        return _create_one(repo, tmpl, values, "ADR.md", result, actor=actor, session=session)
+
+
+def _create_one(
+    repo: Repo,
+    tmpl: Template,
+    values: Mapping[str, Any],
+    name: str,
+    result: PmResult,
+    *,
+    actor: str | None,
+    session: str | None,
+) -> PmResult:
+    """Render the one file of a numbered entity (ADR, bug) to `result.paths[0]`, write it, sync it.
+
+    Called under the numbering lock, so the number picked stays free until the file exists.
+    """
+    path = result.paths[0]
+    files = _render_checked(tmpl, values, {name: path})
+    _preflight(repo)
+    _write_new(repo, files)
+    return _sync(repo, result, [path], actor=actor, session=session)
 
 
 def report_bug(
@@ -719,9 +737,6 @@ def report_bug(
             "body": (body or "").strip() or None,
             "status": "open",
         }
-        files = _render_checked(tmpl, values, {"BUG.md": path})
-        _preflight(repo)
-        _write_new(repo, files)
         result = PmResult(
             "bug.report",
             f"BUG:{number:04d}",
@@ -729,7 +744,7 @@ def report_bug(
             paths=[path],
             details={"number": number, "template": tmpl.ref},
         )
-        return _sync(repo, result, [path], actor=actor, session=session)
+        return _create_one(repo, tmpl, values, "BUG.md", result, actor=actor, session=session)
 
 
 def list_adrs(repo: Repo) -> list[dict[str, Any]]:
