@@ -13,7 +13,7 @@ import click
 
 from orchsync.repo import Repo, find_repo
 
-__all__ = ["emit_json", "get_repo", "output_options", "render_rows", "repo_option"]
+__all__ = ["emit_json", "format_rows", "get_repo", "output_options", "render_rows", "repo_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,27 +76,39 @@ def render_rows(
     empty: str = "(none)",
 ) -> None:
     """Render a list of dicts as a table, CSV or a JSON array: the one renderer of listings."""
+    click.echo(format_rows(rows, fmt, columns, empty), nl=False)
+
+
+def format_rows(
+    rows: Sequence[dict[str, Any]],
+    fmt: str,
+    columns: Iterable[str] | None = None,
+    empty: str = "(none)",
+) -> str:
+    """The text `render_rows` prints (so a cached answer can be stored already rendered)."""
     cols = list(columns) if columns is not None else (list(rows[0]) if rows else [])
     if fmt == "json":
-        emit_json(list(rows))
-        return
+        return json.dumps(list(rows), indent=2, default=str, ensure_ascii=False) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(cols)
         for row in rows:
             writer.writerow([_cell(row.get(c)) for c in cols])
-        click.echo(buf.getvalue(), nl=False)
-        return
+        return buf.getvalue()
     if not rows:
-        click.echo(empty)
-        return
+        return empty + "\n"
     cells = [[_cell(row.get(c)) for c in cols] for row in rows]
     widths = [min(60, max(len(c), *(len(r[i]) for r in cells))) for i, c in enumerate(cols)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
-    click.echo("  ".join("-" * w for w in widths))
-    for r in cells:
-        click.echo("  ".join(_clip(v, w).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += [
+        "  ".join(_clip(v, w).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+        for r in cells
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _cell(value: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from orchsync.cli.common import emit_json, output_options, render_rows, repo_option
+from orchsync.cli.common import emit_json, format_rows, output_options, render_rows, repo_option
 from orchsync.query_state import parse_since
 from orchsync.readcache import cached
 from orchsync.repo import Repo
@@ -101,19 +101,17 @@ def tasks(
         "limit": limit,
     }
 
-    def compute() -> list[dict]:
+    columns = None if fmt == "json" else ["task", "sprint", "status", "priority", "agent", "title"]
+
+    def compute() -> str:
         from orchsync import query
 
         with query.reader(repo, at=at) as con:
-            return query.tasks(con, **params)
+            rows = query.tasks(con, **params)
+        return format_rows(rows, fmt, columns, empty="no tasks")
 
-    rows = cached(repo, "tasks", {**params, "at": at}, compute)
-    render_rows(
-        rows,
-        fmt,
-        None if fmt == "json" else ["task", "sprint", "status", "priority", "agent", "title"],
-        empty="no tasks",
-    )
+    # Stored rendered: at 100,000 tasks re-serializing the rows cost more than reading them.
+    click.echo(cached(repo, "tasks-text", {**params, "at": at, "fmt": fmt}, compute), nl=False)
 
 
 @click.command()
