@@ -749,35 +749,27 @@ def report_bug(
 
 def list_adrs(repo: Repo) -> list[dict[str, Any]]:
     """ADRs read from the tree, by number: id, title, status, date, path."""
-    rows = []
-    for number, path in sorted(_numbers(repo, Kind.ADR).items()):
-        e = parse_file(path, (repo.root / path).read_bytes()).entity
-        rows.append(
-            {
-                "id": f"ADR-{number:03d}",
-                "title": e.title if e else "",
-                "status": e.status if e else None,
-                "date": getattr(e, "date", None),
-                "path": path,
-            }
-        )
-    return rows
+    return _list_numbered(repo, Kind.ADR, "ADR-{:03d}", ("date",))
 
 
 def list_bugs(repo: Repo) -> list[dict[str, Any]]:
     """Bugs read from the tree, by number: id, title, status, priority, sprint, reported_by, path."""
+    return _list_numbered(repo, Kind.BUG, "BUG-{:04d}", ("priority", "sprint", "reported_by"))
+
+
+def _list_numbered(
+    repo: Repo, kind: Kind, label: str, extra: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Rows of numbered entities (ADRs, bugs) read from the tree: id, title, status, extra, path."""
     rows = []
-    for number, path in sorted(_numbers(repo, Kind.BUG).items()):
+    for number, path in sorted(_numbers(repo, kind).items()):
         e = parse_file(path, (repo.root / path).read_bytes()).entity
-        rows.append(
-            {
-                "id": f"BUG-{number:04d}",
-                "title": e.title if e else "",
-                "status": e.status if e else None,
-                "priority": getattr(e, "priority", None),
-                "sprint": getattr(e, "sprint", None),
-                "reported_by": getattr(e, "reported_by", None),
-                "path": path,
-            }
-        )
+        row: dict[str, Any] = {
+            "id": label.format(number),
+            "title": e.title if e else "",
+            "status": e.status if e else None,
+        }
+        row |= {name: getattr(e, name, None) for name in extra}
+        row["path"] = path
+        rows.append(row)
     return rows
