@@ -143,8 +143,11 @@ def _apply(repo: Repo, renames: list[Rename]) -> list[str]:
         touched += [r.old_path, r.new_path]
         if r.kind == "task":
             task_md = root / r.new_path / "TASK.md"
-            raw = read_for_edit(root, f"{r.new_path}/TASK.md")
-            if get_field(raw, "code", path=str(task_md)) == r.old:
+            try:
+                raw = read_for_edit(root, f"{r.new_path}/TASK.md")
+            except LinkRefused:  # a linked TASK.md: its code is its folder's, nothing to edit
+                raw = b""
+            if raw and get_field(raw, "code", path=str(task_md)) == r.old:
                 atomic_write(task_md, set_field(raw, "code", r.new, path=str(task_md)), root=root)
             for ref in r.references:
                 raw = read_for_edit(root, ref)

@@ -30,6 +30,7 @@ from conftest import (
     wait_for,
     write,
 )
+from watchfiles import Change
 
 from orchsync.context.refs import expand
 from orchsync.fsread import MAX_FILE_BYTES, read_entry
@@ -239,9 +240,46 @@ def test_a_tree_with_a_linked_folder_is_watched_folder_by_folder(example_repo):
     try:
         (example_repo / SPRINT_DIR / "new-task").mkdir()  # a new folder gets its own watch
         wait_for(lambda: source.wait(200, None), timeout=10, what="the new folder's event")
+        assert source.wait(200, None) == {(int(Change.modified), delegation)}  # a rescan
         write(example_repo, f"{SPRINT_DIR}/new-task/TASK.md", "---\ntitle: x\n---\n")
         seen = wait_for(lambda: source.wait(200, None), timeout=10, what="an event inside it")
         assert (1, f"{delegation}/sprints/{SPRINT}/new-task/TASK.md") in seen
+    finally:
+        source.close()
+
+
+def test_mcp_serves_no_linked_files_target(example_repo, secret, no_daemon, orchsync):
+    from test_mcp import run
+
+    link(example_repo, f"{SPRINT_DIR}/evil/TASK.md", secret)
+    orchsync(example_repo, "sync")
+
+    async def body(s):
+        with pytest.raises(Exception, match="is a symbolic link"):
+            await s.read_resource("orchsync://task/evil")
+        result = await s.call_tool("orchestration_agent_init", {"target": "T:evil"})
+        return json.dumps(result.model_dump(), default=str)
+
+    assert "TOPSECRET" not in run(example_repo, body)
+
+
+def test_a_folder_moved_in_with_a_link_inside_switches_to_folder_by_folder(example_repo, tmp_path):
+    delegation = str(example_repo / "delegation")
+    outside = tmp_path / "outside-dir"
+    outside.mkdir()
+    prepared = tmp_path / "prepared"
+    (prepared / "sub").mkdir(parents=True)
+    (prepared / "sub" / "link").symlink_to(outside)
+    source = NotifySource(delegation)
+    try:
+        assert not hasattr(source._notify, "folders")  # recursive: no link yet
+        os.rename(prepared, example_repo / SPRINT_DIR / "prepared")
+        wait_for(lambda: source.wait(200, None), timeout=10, what="the folder's event")
+
+        assert f"{delegation}/sprints/{SPRINT}/prepared/sub" in source._notify.folders
+        assert source.wait(200, None) == {(int(Change.modified), delegation)}  # a rescan
+        (outside / "x.md").write_text("outside\n")
+        assert source.wait(500, None) == set()  # no event from beyond the link
     finally:
         source.close()
 

@@ -171,7 +171,8 @@ def _rust_notify(path: str, force_polling: bool, poll_delay_ms: int) -> Any:
     it walk the whole file system for 7 s and take every inotify watch there is). So when
     the tree holds such a link, every real folder is watched on its own instead (they are
     listed without following links), and `NotifySource` re-opens the watcher when a
-    folder is added. A link made while watching is not followed either way.
+    folder is added. A link made while watching is not followed by notify; a folder moved
+    in that holds one is, once, before `NotifySource` switches to folder by folder.
     """
     from watchfiles._rust_notify import RustNotify
 
@@ -196,10 +197,11 @@ class _FolderWatch:
         self.notify.close()
 
 
-def real_folders(path: str) -> list[str] | None:
-    """Every real folder below `path` (itself included), or None when no folder there is a
-    symbolic link (a recursive watch is then safe)."""
-    folders, linked, stack = [path], False, [path]
+def real_folders(path: str | list[str], *, any_link: bool = False) -> list[str] | None:
+    """Every real folder below `path` (itself included; or below each of several), or None
+    when no folder there is a symbolic link (a recursive watch is then safe)."""
+    roots = [path] if isinstance(path, str) else list(path)
+    folders, linked, stack = list(roots), False, list(roots)
     while stack:
         try:
             with os.scandir(stack.pop()) as it:
@@ -210,6 +212,8 @@ def real_folders(path: str) -> list[str] | None:
                             stack.append(entry.path)
                         elif entry.is_symlink() and entry.is_dir():
                             linked = True
+                            if any_link:
+                                return folders
                     except OSError:
                         continue
         except OSError:
@@ -325,13 +329,34 @@ class NotifySource:
             raise KeyboardInterrupt
         if raw == "timeout":
             return set()
-        folders = getattr(self._notify, "folders", None)
-        if folders is not None and any(
-            p not in folders and _is_real_folder(p) for _change, p in raw
-        ):  # watching folder by folder (see _rust_notify): a new one needs a watch too
-            self.close()
-            self._open()
+        self._watch_new_folders(raw)
         return raw  # type: ignore[no-any-return]
+
+    def _watch_new_folders(self, raw: RawChanges) -> None:
+        """Re-open the watcher when a folder was added and the watch must change with it.
+
+        Watching folder by folder (see `_rust_notify`), a new folder needs a watch of its own.
+        Watching recursively, a folder that arrives holding a linked folder (moved in, or
+        checked out) has been followed by notify already: from then on the tree is watched
+        folder by folder, which also gives back the watches notify took beyond the link.
+        Either way, what changed while the watcher was re-opened is found by a rescan.
+        """
+        folders = getattr(self._notify, "folders", None)
+        added = [
+            p
+            for change, p in raw
+            if change == int(Change.added)
+            and (folders is None or p not in folders)
+            and _is_real_folder(p)
+        ]
+        if not added:
+            return
+        if folders is None and real_folders(added, any_link=True) is None:
+            return  # recursive, and no linked folder came with the new ones: nothing to do
+        logger.info("watching %s folder by folder: a symbolic link to a folder is in it", self.path)
+        self.close()
+        self._open()
+        self._rescan = True
 
 
 def _is_real_folder(path: str) -> bool:
