@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +51,12 @@ def init(
     if not dry_run:
         repo.ensure_runtime()
     actions.append(f"runtime folder {repo.runtime}")
-    if not config_path.exists():
+    if not os.path.lexists(config_path):
         actions.append(f"wrote {CONFIG_FILE} (defaults)")
         if not dry_run:
             from orchsync.writes import atomic_write
 
-            atomic_write(config_path, DEFAULT_CONFIG.encode(), exclusive=True)
+            atomic_write(config_path, DEFAULT_CONFIG.encode(), exclusive=True, root=repo.root)
     if merge_driver:
         from orchsync.merge import install_merge_driver
 

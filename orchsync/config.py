@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,9 +118,16 @@ def load_config(root: Path) -> Config:
     """
     path = root / CONFIG_FILE
     try:
-        st = path.stat()
-    except FileNotFoundError:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
         return Config()
+    if not stat.S_ISREG(st.st_mode) or os.path.islink(path.parent):
+        # A link (or a FIFO...) is never read: the config would come from anywhere.
+        return Config(
+            problems=(
+                f"{CONFIG_FILE} is not a regular file (a symbolic link?); not read, defaults apply",
+            )
+        )
     stamp = [st.st_mtime_ns, st.st_size]
     memo = root / ".git" / "orchsync" / "config-memo.json"
     try:
@@ -128,7 +136,9 @@ def load_config(root: Path) -> Config:
             return _from_dict(cached["config"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    config = parse_config(path.read_bytes())
+    from orchsync.fsread import read_entry
+
+    config = parse_config(read_entry(root, CONFIG_FILE).data)
     if memo.parent.is_dir():
         tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
         try:

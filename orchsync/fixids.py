@@ -127,20 +127,33 @@ def _plan_numbered(path: str, kind: Kind, taken: set[int]) -> Rename:
 
 def _apply(repo: Repo, renames: list[Rename]) -> list[str]:
     from orchsync.frontmatter_edit import get_field, set_field
-    from orchsync.writes import atomic_write
+    from orchsync.fsread import is_beyond_link
+    from orchsync.writes import LinkRefused, atomic_write, read_for_edit
 
+    root = repo.root
     touched: list[str] = []
     for r in renames:
-        os.rename(repo.root / r.old_path, repo.root / r.new_path)
+        for rel in (r.old_path, r.new_path):
+            linked = is_beyond_link(root, rel)
+            if linked is not None:
+                raise LinkRefused(
+                    f"{linked} is a symbolic link; orchsync does not move through links"
+                )
+        os.rename(root / r.old_path, root / r.new_path)
         touched += [r.old_path, r.new_path]
         if r.kind == "task":
-            task_md = repo.root / r.new_path / "TASK.md"
-            raw = task_md.read_bytes()
-            if get_field(raw, "code", path=str(task_md)) == r.old:
-                atomic_write(task_md, set_field(raw, "code", r.new, path=str(task_md)))
+            task_md = root / r.new_path / "TASK.md"
+            try:
+                raw = read_for_edit(root, f"{r.new_path}/TASK.md")
+            except LinkRefused:  # a linked TASK.md: its code is its folder's, nothing to edit
+                raw = b""
+            if raw and get_field(raw, "code", path=str(task_md)) == r.old:
+                atomic_write(task_md, set_field(raw, "code", r.new, path=str(task_md)), root=root)
             for ref in r.references:
-                full = repo.root / ref
-                atomic_write(full, replace_list_item(full.read_bytes(), "depends_on", r.old, r.new))
+                raw = read_for_edit(root, ref)
+                atomic_write(
+                    root / ref, replace_list_item(raw, "depends_on", r.old, r.new), root=root
+                )
                 touched.append(ref)
     return touched
 

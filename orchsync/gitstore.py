@@ -9,6 +9,7 @@ except where the user staged something else, which is left as it was.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import time
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,8 @@ import pygit2
 from pygit2.enums import FileMode
 
 from orchsync.errors import LockTimeout, SnapshotBlocked
-from orchsync.gitstate import DETACHED, IN_PROGRESS_REASONS, UNBORN
+from orchsync.fsread import is_beyond_link
+from orchsync.gitstate import DETACHED, IN_PROGRESS_REASONS, UNBORN, unmerged_reason
 from orchsync.layout import DELEGATION
 from orchsync.repo import Repo
 
@@ -60,6 +62,9 @@ class GitStore:
         for name, why in IN_PROGRESS_REASONS.items():
             if (self.repo.git_dir / name).exists():
                 return f"{why}; snapshots wait until it ends"
+        unmerged = unmerged_reason(self.repo.git_dir)
+        if unmerged:
+            return unmerged
         if self.git.head_is_detached and not self.target_ref_config:
             return DETACHED
         if self.git.head_is_unborn and not allow_unborn:
@@ -109,16 +114,31 @@ class GitStore:
         obj = self.entry(tree, path)
         return str(obj.id) if obj is not None and obj.type == pygit2.enums.ObjectType.BLOB else None
 
+    def blob_entry(self, tree: pygit2.Tree | None, path: str) -> tuple[str, int] | None:
+        """(blob id, git mode) of a file in a tree: the mode tells a link (120000) apart."""
+        obj = self.entry(tree, path)
+        if obj is None or obj.type != pygit2.enums.ObjectType.BLOB:
+            return None
+        return str(obj.id), int(obj.filemode)  # type: ignore[attr-defined]
+
     def blob_bytes(self, oid: str) -> bytes:
         return self.git[oid].data  # type: ignore[union-attr]
 
-    def list_blobs(self, tree: pygit2.Tree | None, prefix: str = DELEGATION) -> dict[str, str]:
-        """path -> blob id of every file below prefix in a tree."""
+    def list_blobs(
+        self,
+        tree: pygit2.Tree | None,
+        prefix: str = DELEGATION,
+        links: set[str] | None = None,
+    ) -> dict[str, str]:
+        """path -> blob id of every file below prefix in a tree; symbolic links (mode
+        120000) are files too, and their paths also go to `links` when it is given."""
         out: dict[str, str] = {}
         sub = self.entry(tree, prefix)
         if sub is None:
             return out
         if sub.type == pygit2.enums.ObjectType.BLOB:
+            if links is not None and sub.filemode == FileMode.LINK:  # type: ignore[attr-defined]
+                links.add(prefix)
             return {prefix: str(sub.id)}
         stack: list[tuple[pygit2.Tree, str]] = [(sub, prefix)]  # type: ignore[list-item]
         while stack:
@@ -129,6 +149,8 @@ class GitStore:
                     stack.append((self.git[e.id], p))  # type: ignore[arg-type]
                 elif e.type == pygit2.enums.ObjectType.BLOB:
                     out[p] = str(e.id)
+                    if links is not None and e.filemode == FileMode.LINK:
+                        links.add(p)
         return out
 
     def is_ignored(self, path: str) -> bool:
@@ -295,10 +317,11 @@ class GitStore:
                     changed = True
                 continue
             blob_id, mode = new
-            if disk_hashes.get(path) == blob_id and (self.repo.root / path).is_file():
+            if disk_hashes.get(path) == blob_id and _recordable(self.repo.root, path, mode):
                 index.add(path)  # real stat data, so `git status` does not re-hash it
                 # Rewritten since sync read it: stage what was committed, not the newer bytes.
-                if str(index[path].id) != blob_id:
+                entry = index[path]
+                if str(entry.id) != blob_id or entry.mode != mode:
                     index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob_id), mode))
             else:
                 index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob_id), mode))
@@ -395,8 +418,19 @@ def _build_tree(
     return builder.write()
 
 
-def file_mode(path: Path) -> int:
-    return FileMode.BLOB_EXECUTABLE if os.access(path, os.X_OK) else FileMode.BLOB
+def _recordable(root: Path, path: str, mode: int) -> bool:
+    """Whether the work tree still has, at `path`, what a `mode` entry records: a link
+    for a link, a regular file for a file, and not beyond a linked folder. Only then
+    may libgit2 read it from disk (`Index.add(path)`) for its stat data."""
+    if is_beyond_link(root, path) is not None:
+        return False
+    try:
+        st = os.lstat(root / path)
+    except OSError:
+        return False
+    if mode == FileMode.LINK:
+        return stat.S_ISLNK(st.st_mode)
+    return stat.S_ISREG(st.st_mode)
 
 
 def paths_under(paths: Iterable[str], prefix: str) -> list[str]:

@@ -30,6 +30,12 @@ class CommitChanges:
     time: str  # the snapshot's Orchsync-Time when it has one, else the committer time
     trailers: Trailers
     changes: Changes  # path -> (old blob, new blob)
+    # (path, blob) of the versions above that are symbolic links (mode 120000): parsed as
+    # links, never as files, exactly as the live sync parsed them.
+    links: frozenset[tuple[str, str]] = frozenset()
+
+    def is_link(self, path: str, blob: str | None) -> bool:
+        return bool(self.links) and (path, blob) in self.links
 
 
 # A tree object is a run of records `<mode> <name>\0<20-byte id>` (git's format).
@@ -66,8 +72,8 @@ class TreeCache:
         return hit
 
 
-def _entries(records: Iterable[bytes]) -> dict[str, tuple[bytes, bool, bool]]:
-    """name -> (raw id, is a folder, is a file) of tree records.
+def _entries(records: Iterable[bytes]) -> dict[str, tuple[bytes, bool, bool, bool]]:
+    """name -> (raw id, is a folder, is a file, is a link) of tree records.
 
     Files are what libgit2 calls blobs (regular, executable, symlink); a submodule (mode
     160000) is neither and is ignored, as it always was.
@@ -76,8 +82,9 @@ def _entries(records: Iterable[bytes]) -> dict[str, tuple[bytes, bool, bool]]:
     for record in records:
         mode, name, oid = _FIELDS.fullmatch(record).groups()  # type: ignore[union-attr]
         is_tree = mode == _TREE_MODE
-        is_blob = mode[:2] == b"10" or mode == _LINK_MODE
-        out[os.fsdecode(name)] = (oid, is_tree, is_blob)
+        is_link = mode == _LINK_MODE
+        is_blob = mode[:2] == b"10" or is_link
+        out[os.fsdecode(name)] = (oid, is_tree, is_blob, is_link)
     return out
 
 
@@ -97,41 +104,65 @@ def tree_changes(
     new: pygit2.Tree | None,
     prefix: str = DELEGATION,
     trees: TreeCache | None = None,
+    links: set[tuple[str, str]] | None = None,
 ) -> Changes:
-    """path -> (old blob id, new blob id) for every file that differs below prefix."""
+    """path -> (old blob id, new blob id) for every file that differs below prefix.
+
+    `links` collects the (path, blob) versions among them that are symbolic links.
+    """
     return _changes(
         trees or TreeCache(git),
         old.id.raw if old is not None else None,
         new.id.raw if new is not None else None,
         prefix,
+        links,
     )
 
 
-def _changes(trees: TreeCache, old: bytes | None, new: bytes | None, prefix: str) -> Changes:
+def _changes(
+    trees: TreeCache,
+    old: bytes | None,
+    new: bytes | None,
+    prefix: str,
+    links: set[tuple[str, str]] | None = None,
+) -> Changes:
     out: Changes = {}
     old_sub, new_sub = _subtree(trees, old, prefix), _subtree(trees, new, prefix)
     if old_sub is not None and new_sub is not None and old_sub == new_sub:
         return out
-    _diff(trees, old_sub, new_sub, prefix, out)
+    _diff(trees, old_sub, new_sub, prefix, out, links if links is not None else set())
     return out
 
 
-def _diff(trees: TreeCache, old: bytes | None, new: bytes | None, base: str, out: Changes) -> None:
+def _diff(
+    trees: TreeCache,
+    old: bytes | None,
+    new: bytes | None,
+    base: str,
+    out: Changes,
+    links: set[tuple[str, str]],
+) -> None:
     ra, rb = trees.records(old), trees.records(new)
     a, b = _entries(ra - rb), _entries(rb - ra)  # only records that differ
     for name in a.keys() | b.keys():
         ea, eb = a.get(name), b.get(name)
-        if ea is not None and eb is not None and ea[0] == eb[0]:
-            continue  # the mode alone changed
+        if ea is not None and eb is not None and ea[0] == eb[0] and ea[3] == eb[3]:
+            continue  # the executable bit alone changed
         path = f"{base}/{name}"
         ta = ea[0] if ea is not None and ea[1] else None
         tb = eb[0] if eb is not None and eb[1] else None
         if ta is not None or tb is not None:
-            _diff(trees, ta, tb, path, out)
+            _diff(trees, ta, tb, path, out, links)
         blob_a = ea[0].hex() if ea is not None and ea[2] else None
         blob_b = eb[0].hex() if eb is not None and eb[2] else None
-        if blob_a != blob_b:
+        link_a = ea is not None and ea[3]
+        link_b = eb is not None and eb[3]
+        if blob_a != blob_b or link_a != link_b:
             out[path] = (blob_a, blob_b)
+            if link_a:
+                links.add((path, blob_a))  # type: ignore[arg-type]
+            if link_b:
+                links.add((path, blob_b))  # type: ignore[arg-type]
 
 
 def commit_changes(
@@ -141,18 +172,31 @@ def commit_changes(
     so each side's edits are attributed to the commit that made them, once."""
     parents = commit.parents
     first = parents[0].tree_id.raw if parents else None  # the trees are read via the cache
-    changes = _changes(trees or TreeCache(store.git), first, commit.tree_id.raw, DELEGATION)
+    links: set[tuple[str, str]] = set()
+    changes = _changes(trees or TreeCache(store.git), first, commit.tree_id.raw, DELEGATION, links)
     if len(parents) > 1 and changes:
         others = [p.tree for p in parents[1:]]
         changes = {
             path: pair
             for path, pair in changes.items()
-            if all(store.blob_id(t, path) != pair[1] for t in others)
+            if not any(_holds(store, t, path, pair[1], (path, pair[1]) in links) for t in others)
         }
     trailers = parse_trailers(commit.message)
     return CommitChanges(
-        str(commit.id), trailers.time or commit_time_iso(commit), trailers, changes
+        str(commit.id),
+        trailers.time or commit_time_iso(commit),
+        trailers,
+        changes,
+        frozenset(links) if links else frozenset(),
     )
+
+
+def _holds(store: GitStore, tree: pygit2.Tree, path: str, blob: str | None, link: bool) -> bool:
+    """Whether `tree` has this version of `path` (a link and a file with the same bytes differ)."""
+    entry = store.blob_entry(tree, path)
+    if entry is None:
+        return blob is None
+    return entry[0] == blob and (entry[1] == 0o120000) == link
 
 
 def iter_changes(store: GitStore, tip: str, since: str | None = None) -> Iterator[CommitChanges]:

@@ -6,7 +6,6 @@ This is the only path from git to the index. Live syncs commit first and then ca
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ import pygit2
 
 from orchsync.config import Config
 from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
+from orchsync.fsread import LINK, LINK_MODE, Reader
 from orchsync.gitstore import GitStore
 from orchsync.history import CommitChanges, iter_changes
 from orchsync.index import SCHEMA_VERSION, Batch, Index
@@ -29,7 +29,7 @@ from orchsync.model import Kind, ParsedFile, entity_id
 from orchsync.parse import parse_file
 from orchsync.parse.parallel import goes_parallel, map_chunks, paused_gc
 from orchsync.repo import Repo
-from orchsync.tree import list_files, read_parsed
+from orchsync.tree import list_files
 
 __all__ = ["CatchUp", "ParseCache", "catch_up", "entity_row", "index_from_files", "index_for"]
 
@@ -38,45 +38,49 @@ Progress = Callable[[int, int], None]
 _LIST_TIP_ABOVE = 500  # touched paths above which the whole tip tree is listed once
 
 
+Version = tuple[str, str, bool]  # (path, blob id, is a symbolic link)
+
+
 class ParseCache:
-    """Parsed files by (path, blob id): each version of each file is parsed once per run."""
+    """Parsed files by (path, blob id, is a link): each version of each file is parsed
+    once per run. A link's blob is its link text, parsed as a link, never as the file."""
 
     def __init__(self, store: GitStore) -> None:
         self.store = store
-        self.items: dict[tuple[str, str], ParsedFile] = {}
+        self.items: dict[Version, ParsedFile] = {}
 
-    def get(self, path: str, blob: str | None) -> ParsedFile | None:
+    def get(self, path: str, blob: str | None, link: bool = False) -> ParsedFile | None:
         if blob is None:
             return None
-        key = (path, blob)
+        key = (path, blob, link)
         parsed = self.items.get(key)
         if parsed is None:
-            parsed = parse_file(path, self.store.blob_bytes(blob))
+            parsed = parse_file(path, self.store.blob_bytes(blob), link=link)
             self.items[key] = parsed
         return parsed
 
-    def put(self, path: str, blob: str, parsed: ParsedFile) -> None:
-        self.items[(path, blob)] = parsed
+    def put(self, path: str, blob: str, parsed: ParsedFile, link: bool = False) -> None:
+        self.items[(path, blob, link)] = parsed
 
-    def missing(self, versions: Iterable[tuple[str, str | None]]) -> list[tuple[str, str]]:
-        """The (path, blob) versions among `versions` not parsed yet, once each."""
+    def missing(self, versions: Iterable[tuple[str, str | None, bool]]) -> list[Version]:
+        """The (path, blob, link) versions among `versions` not parsed yet, once each."""
         return [
-            (path, blob)
-            for path, blob in dict.fromkeys(versions)
-            if blob is not None and (path, blob) not in self.items
+            (path, blob, link)
+            for path, blob, link in dict.fromkeys(versions)
+            if blob is not None and (path, blob, link) not in self.items
         ]
 
-    def prefetch(self, versions: Sequence[tuple[str, str]]) -> None:
+    def prefetch(self, versions: Sequence[Version]) -> None:
         """Parse these versions now, on every core: workers read the blobs themselves."""
         parsed = map_chunks(partial(_parse_blobs, self.store.git.path), versions, min_items=0)
         self.items.update(zip(versions, parsed, strict=True))
 
 
-def _parse_blobs(git_dir: str, versions: Sequence[tuple[str, str]]) -> list[ParsedFile]:
+def _parse_blobs(git_dir: str, versions: Sequence[Version]) -> list[ParsedFile]:
     # A repository of its own: this may run in a forked worker, which must not share the
     # parent's libgit2 handles.
     git = pygit2.Repository(git_dir)
-    return [parse_file(path, git[blob].data) for path, blob in versions]  # type: ignore[attr-defined]
+    return [parse_file(path, git[blob].data, link=link) for path, blob, link in versions]  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -98,7 +102,9 @@ def commit_events(
 ) -> tuple[list[FilePair], list[Event]]:
     """The file pairs and stamped events of one commit: shared by live sync and rebuild."""
     pairs = [
-        FilePair(cache.get(path, old), cache.get(path, new))
+        FilePair(
+            cache.get(path, old, cc.is_link(path, old)), cache.get(path, new, cc.is_link(path, new))
+        )
         for path, (old, new) in sorted(cc.changes.items())
     ]
     pairs = pair_moves(pairs)
@@ -173,7 +179,10 @@ def catch_up(
             commits = list(iter_changes(store, tip, last))
         plan = _Plan(ref, tip_commit, meta, rebuild, rebuild or at is None, commits)
         todo = cache.missing(
-            (path, blob) for cc in commits for path, pair in cc.changes.items() for blob in pair
+            (path, blob, cc.is_link(path, blob))
+            for cc in commits
+            for path, pair in cc.changes.items()
+            for blob in pair
         )
         if not goes_parallel(len(todo)):
             _write(repo, store, config, index, con, cache, plan, progress, result)
@@ -267,10 +276,15 @@ def _replay(
     result.events = len(batch.events)
     batch.touched = list(touched)
     # One listing of the tip tree beats a path lookup per file (~35 us each) for big batches.
-    tip_blobs = store.list_blobs(tip_tree) if len(touched) > _LIST_TIP_ABOVE else None
+    links: set[str] = set()
+    tip_blobs = store.list_blobs(tip_tree, links=links) if len(touched) > _LIST_TIP_ABOVE else None
     for path in touched:
-        blob = tip_blobs.get(path) if tip_blobs is not None else store.blob_id(tip_tree, path)
-        parsed = cache.get(path, blob)
+        if tip_blobs is not None:
+            blob, link = tip_blobs.get(path), path in links
+        else:
+            entry = store.blob_entry(tip_tree, path)
+            blob, link = (entry[0], entry[1] == LINK_MODE) if entry is not None else (None, False)
+        parsed = cache.get(path, blob, link)
         if parsed is None:
             continue
         created, updated, commit = life.get(path) or (None, None, None)
@@ -484,13 +498,18 @@ def _encode_files(
     than parsed files to unpickle, turn into rows and encode.
     """
     batch = Batch()
-    for path, lifetime in items:
-        parsed = read_parsed(root, path)
-        created, updated, commit = lifetime or (None, None, None)
-        if created is None:
-            mtime = datetime.fromtimestamp(os.stat(root / path).st_mtime, UTC).replace(tzinfo=None)
-            created = updated = mtime.isoformat(timespec="seconds")
-        _add_rows(batch, parsed, created, updated, commit)
+    with Reader(root) as reader:
+        for path, lifetime in items:
+            entry = reader.read(path)
+            if entry.data is None:
+                continue  # gone, or nothing git could record (a FIFO, too large): not a row
+            parsed = parse_file(path, entry.data, link=entry.kind == LINK)
+            created, updated, commit = lifetime or (None, None, None)
+            if created is None:
+                st = reader.lstat(path)
+                mtime = datetime.fromtimestamp(st.st_mtime if st else 0, UTC).replace(tzinfo=None)
+                created = updated = mtime.isoformat(timespec="seconds")
+            _add_rows(batch, parsed, created, updated, commit)
     return [("files", encode_rows(batch.files))] + [
         (table, encode_rows(rows)) for table, rows in batch.entities.items()
     ]

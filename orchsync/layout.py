@@ -20,7 +20,9 @@ __all__ = [
     "adr_path",
     "bug_path",
     "classify",
+    "check_code",
     "check_segment",
+    "misplaced",
     "session_path",
     "slugify",
     "sprint_path",
@@ -30,8 +32,12 @@ __all__ = [
 DELEGATION = "delegation"
 CONFIG_FILE = f"{DELEGATION}/orchsync.yml"
 
-_ADR_NAME = re.compile(r"^ADR-(\d{3,})(?:-(.*))?\.md$")
-_BUG_NAME = re.compile(r"^BUG-(\d{4,})(?:-(.*))?\.md$")
+# DOTALL: a name with a newline in its slug is still an ADR (listed, and invalid by its name)
+# rather than silently no entity at all. ASCII digits only: `int()` takes other scripts' too.
+_ADR_NAME = re.compile(r"^ADR-([0-9]{3,})(?:-(.*))?\.md$", re.DOTALL)
+_BUG_NAME = re.compile(r"^BUG-([0-9]{4,})(?:-(.*))?\.md$", re.DOTALL)
+# Sprint and task codes, agent names and session keys: what the write commands create.
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _RESERVED = {".", "..", "con", "prn", "aux", "nul", ".git", ".templates"}
 MAX_SEGMENT = 100
 
@@ -95,6 +101,80 @@ def check_segment(value: str, what: str = "id") -> str:
     if value != value.strip():
         raise InvalidId(f"{what} {value!r} must not start or end with white space")
     return value
+
+
+def check_code(value: str, what: str = "code") -> str:
+    """The one rule for sprint and task codes, agent names and session keys.
+
+    The write commands refuse a code that breaks it, and `orchsync check` reports a folder
+    or file name that breaks it, with the same message. A code is one path segment
+    (`check_segment`) of ASCII letters, digits, '.', '-' and '_', starting with a letter or
+    a digit: it is typed on command lines, put in URLs and git trailers, and compared
+    byte for byte across file systems that normalise Unicode differently.
+    """
+    check_segment(value, what)
+    if not _CODE.fullmatch(value):
+        raise InvalidId(
+            f"{what} {value!r} may only hold ASCII letters, digits, '.', '-' and '_' "
+            "(starting with a letter or digit)"
+        )
+    return value
+
+
+# Where each entity folder's naming rule is stated, for files in it that are not entities.
+_NOT_AN_ENTITY = {
+    "adr": "not an ADR: name must be ADR-<nnn>-<slug>.md (3 or more digits), directly in "
+    f"{DELEGATION}/adr/",
+    "backlog": "not a bug: name must be BUG-<nnnn>-<slug>.md (4 or more digits), directly in "
+    f"{DELEGATION}/backlog/",
+    "agents": f"not an agent profile: name must be <name>.yml, directly in {DELEGATION}/agents/",
+    "sessions": f"not a session: name must be <session-key>.md, directly in {DELEGATION}/sessions/",
+}
+_ENTITY_FILES = {"task.md": "TASK.md", "sprint.md": "SPRINT.md", "agent.yml": "AGENT.yml"}
+_ENTITY_FILES["agent.yaml"] = "AGENT.yml"
+_PLACES = {
+    "TASK.md": f"a task is {DELEGATION}/sprints/<sprint>/<task>/TASK.md",
+    "SPRINT.md": f"a sprint is {DELEGATION}/sprints/<sprint>/SPRINT.md",
+    "AGENT.yml": f"a task's agent config is {DELEGATION}/sprints/<sprint>/<task>/AGENT.yml",
+}
+
+
+def misplaced(path: str) -> str | None:
+    """Why a file under delegation/ that is no entity should be one, or None when it may be.
+
+    `classify` found no entity at `path`. Such a file is still committed, but no listing
+    shows it, so a name that looks meant as an entity is reported rather than left out:
+
+    - in the entity folders (`adr/`, `backlog/`, `agents/`, `sessions/`) every file is an
+      entity of that folder, except a README;
+    - a file directly in `sprints/` is not a sprint (a sprint is a folder);
+    - `TASK.md`, `SPRINT.md` or `AGENT.yml` (in any letter case, or `AGENT.yaml`) anywhere
+      but in their place, or misspelt in their place.
+
+    Everything else is quiet: other files in a sprint or task folder (notes, attachments,
+    context docs), `.templates/`, other folders under delegation/, and READMEs.
+    """
+    parts = path.split("/")
+    if len(parts) < 2 or parts[0] != DELEGATION:
+        return None
+    rest = parts[1:]
+    name = rest[-1]
+    if name.lower().startswith("readme") or rest[0] == ".templates":
+        return None
+    proper = _ENTITY_FILES.get(name.lower())
+    if proper is not None:
+        if proper != name and classify("/".join([*parts[:-1], proper])).kind is not Kind.FILE:
+            return f"name must be exactly {proper}"
+        return f"{name} here is not read: {_PLACES[proper]}"
+    for folder in rest[:-1]:
+        if folder.lower() in _ENTITY_FILES:
+            return f"{'/'.join(parts[: parts.index(folder) + 1])} is a folder; it must be a file"
+    top = rest[0]
+    if len(rest) >= 2 and top in _NOT_AN_ENTITY:
+        return _NOT_AN_ENTITY[top]
+    if top == "sprints" and len(rest) == 2:
+        return f"not a sprint: a sprint is a folder {DELEGATION}/sprints/<code>/ holding SPRINT.md"
+    return None
 
 
 def slugify(title: str, max_len: int = 60) -> str:

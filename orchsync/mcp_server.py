@@ -607,11 +607,12 @@ class _Face:
 
     def _file_text(self, key: str) -> str:
         from orchsync.resolve import resolve
+        from orchsync.writes import read_for_edit
 
         with self._lock:
             try:
                 target = resolve(self.repo, key, prefix_ok=False)
-                return (self.repo.root / target.path).read_text(encoding="utf-8")
+                return read_for_edit(self.repo.root, target.path).decode("utf-8", "replace")
             except UnknownEntity as exc:
                 raise ResourceNotFoundError(str(exc)) from exc
             except (OrchsyncError, OSError) as exc:

@@ -774,6 +774,11 @@ def install_merge_driver(
                 raise MergeError(f"git config {key} failed: {proc.stderr.strip()}")
         done.append(f"{verb} {key} = {shlex.quote(value)} in git config")
     gitattributes = Path(repo_root) / ".gitattributes"
+    if gitattributes.is_symlink():  # appending would write into whatever it points at
+        raise MergeError(
+            ".gitattributes is a symbolic link; orchsync does not write through links: "
+            "replace it with a regular file"
+        )
     existing = gitattributes.read_text("utf-8") if gitattributes.exists() else ""
     have = {" ".join(line.split()) for line in existing.splitlines()}
     missing = [line for line in attributes if line not in have]

@@ -126,6 +126,11 @@ def _restore(cls: type, values: tuple[Any, ...]) -> Any:
     return obj
 
 
+def _escaped(text: str) -> str:
+    """Control characters as escapes: a file name must not move a terminal's cursor."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     """One problem found in a file, precise enough to jump to: `path:line: field: message`."""
@@ -140,7 +145,8 @@ class Diagnostic:
         return _reduce(self)
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
+        path = self.path if self.path.isprintable() else _escaped(self.path)
+        where = f"{path}:{self.line}" if self.line else path
         what = f"{self.field}: " if self.field else ""
         return f"{where}: {what}{self.message}"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,11 +23,12 @@ from typing import Any
 from orchsync.errors import InvalidId, SnapshotBlocked, UnknownEntity, UsageError
 from orchsync.events import Event
 from orchsync.frontmatter_edit import append_note, get_field, set_field
+from orchsync.fsread import is_beyond_link
 from orchsync.layout import (
     DELEGATION,
     adr_path,
     bug_path,
-    check_segment,
+    check_code,
     classify,
     slugify,
     sprint_path,
@@ -37,7 +39,7 @@ from orchsync.model import PRIORITIES, TASK_STATUSES, Kind, content_hash
 from orchsync.parse import parse_file
 from orchsync.repo import Repo
 from orchsync.templates import Template, TemplateError, find_template, render
-from orchsync.writes import atomic_write, replace_if_unchanged
+from orchsync.writes import LinkRefused, atomic_write, read_for_edit, replace_if_unchanged
 
 __all__ = [
     "PmResult",
@@ -55,7 +57,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _ADR_TITLE = re.compile(r"^\s*ADR[-_ ]?(\d{1,6})\s*[:.\u2013\u2014-]\s*(.*)$", re.IGNORECASE)
 _VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Variables orchsync sets itself; `--set` may not shadow them (each has its own option).
@@ -200,17 +201,11 @@ def _check_variables(variables: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _code(value: str | None, what: str) -> str:
-    """A sprint or task code: one safe path segment of letters, digits, '.', '-' and '_'."""
+    """A sprint or task code, or an agent name: `layout.check_code`, the rule `check` applies."""
     try:
-        check_segment(value or "", what)
+        return check_code(value or "", what)
     except InvalidId as exc:
         raise UsageError(str(exc)) from exc
-    assert value is not None
-    if not _CODE.match(value):
-        raise UsageError(
-            f"{what} {value!r} may only hold letters, digits, '.', '-' and '_' (starting with a letter or digit)"
-        )
-    return value
 
 
 def _choice(value: str | None, valid: Sequence[str], what: str) -> str:
@@ -251,20 +246,33 @@ def _now() -> str:
 def _sprints(repo: Repo) -> list[str]:
     base = repo.root / DELEGATION / "sprints"
     try:
-        return sorted(e.name for e in os.scandir(base) if (Path(e.path) / "SPRINT.md").is_file())
+        return sorted(
+            e.name
+            for e in os.scandir(base)
+            if e.is_dir(follow_symlinks=False) and (Path(e.path) / "SPRINT.md").is_file()
+        )
     except FileNotFoundError:
         return []
 
 
 def _require_sprint(repo: Repo, sprint: str) -> str:
     code = _code(sprint, "sprint id")
-    if not (repo.root / sprint_path(code)).is_file():
+    if not _is_file(repo, sprint_path(code)):
         known = ", ".join(_sprints(repo)) or "(none yet)"
         raise UnknownEntity(
             f"unknown sprint {code!r} (no {sprint_path(code)}); sprints: {known}. "
             f"Create it with `orchsync sprint create --id {code}`"
         )
     return code
+
+
+def _is_file(repo: Repo, rel: str) -> bool:
+    """A regular file (not a link, not through a linked folder) is at `rel`."""
+    from orchsync.fsread import Reader
+
+    with Reader(repo.root) as reader:
+        st = reader.lstat(rel)
+    return st is not None and stat.S_ISREG(st.st_mode)
 
 
 def _render_checked(
@@ -334,7 +342,7 @@ def _sync(
 def _write_new(repo: Repo, files: Mapping[str, bytes]) -> None:
     for path, data in files.items():
         try:
-            atomic_write(repo.root / path, data, exclusive=True)
+            atomic_write(repo.root / path, data, exclusive=True, root=repo.root)
         except FileExistsError as exc:
             raise UsageError(f"{path} already exists; nothing overwritten") from exc
 
@@ -405,13 +413,18 @@ def create_sprint(
 
 def _tracking_id(repo: Repo, rel: str, key: str, content: bytes) -> str:
     """sha256(entity id + timestamp + initial content), written once to `.hash` and never again."""
-    full = repo.root / rel
-    if full.is_file():
-        return full.read_text(encoding="utf-8").strip()
     import hashlib
 
+    from orchsync.fsread import read_entry
+
+    full = repo.root / rel
+    kept = read_entry(repo.root, rel)
+    if kept.kind == "file" and kept.data is not None:  # never a link's target
+        text = kept.data.decode("utf-8", errors="replace").strip()
+        if re.fullmatch(r"[0-9a-f]{64}", text):
+            return text
     digest = hashlib.sha256(f"{key}\n{_now()}\n".encode() + content).hexdigest()
-    atomic_write(full, f"{digest}\n".encode(), exclusive=True)
+    atomic_write(full, f"{digest}\n".encode(), exclusive=True, root=repo.root)
     return digest
 
 
@@ -529,7 +542,7 @@ def update_task_status(
         raise UsageError("--note must not be empty")
     code, path = _task_target(repo, task)
     full = repo.root / path
-    raw = full.read_bytes()
+    raw = read_for_edit(repo.root, path)
     expected = content_hash(raw)
     current = parse_file(path, raw)
     old = current.entity.status if current.entity is not None else None
@@ -549,7 +562,7 @@ def update_task_status(
     if after.entity is None or after.entity.status != status:  # pragma: no cover - a guard
         raise UsageError(f"{path}: could not set status safely; nothing written")
     _preflight(repo)
-    replace_if_unchanged(full, expected, new)
+    replace_if_unchanged(full, expected, new, root=repo.root)
     result = PmResult(
         "task.status",
         f"T:{code}",
@@ -579,14 +592,19 @@ def move_task(
     with _pm_lock(repo):
         if (repo.root / dst).exists():
             raise UsageError(f"{dst} already exists; nothing moved")
-        raw = (repo.root / path).read_bytes()
+        raw = read_for_edit(repo.root, path)
+        linked = is_beyond_link(repo.root, f"{dst}/TASK.md")
+        if linked is not None:
+            raise LinkRefused(f"{linked} is a symbolic link; orchsync does not move into links")
         retarget = None
         if get_field(raw, "sprint", path=path) is not None:  # keep a declared sprint in step
             retarget = set_field(raw, "sprint", to_sprint, path=path)
         _preflight(repo)
         os.rename(repo.root / src, repo.root / dst)
         if retarget is not None:
-            replace_if_unchanged(repo.root / dst / "TASK.md", content_hash(raw), retarget)
+            replace_if_unchanged(
+                repo.root / dst / "TASK.md", content_hash(raw), retarget, root=repo.root
+            )
         from orchsync.tree import list_files
 
         result = PmResult(
@@ -763,7 +781,10 @@ def _list_numbered(
     """Rows of numbered entities (ADRs, bugs) read from the tree: id, title, status, extra, path."""
     rows = []
     for number, path in sorted(_numbers(repo, kind).items()):
-        e = parse_file(path, (repo.root / path).read_bytes()).entity
+        from orchsync.tree import read_parsed
+
+        parsed = read_parsed(repo.root, path)  # a link is listed, never read through
+        e = parsed.entity if parsed is not None else None
         row: dict[str, Any] = {
             "id": label.format(number),
             "title": e.title if e else "",

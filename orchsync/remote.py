@@ -106,6 +106,18 @@ class RemoteInvalid:
 
 
 @dataclass(slots=True)
+class RemoteSkipped:
+    """A file the daemon's sync could not commit (a FIFO, a file above the size limit)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        path = self.path if self.path.isprintable() else repr(self.path)
+        return f"{path}: file: {self.message}"
+
+
+@dataclass(slots=True)
 class RemoteSyncResult:
     """A `SyncResult` as the daemon reported it: the same attributes the CLI reads."""
 
@@ -117,6 +129,7 @@ class RemoteSyncResult:
     blocked: str | None = None
     dry_run: bool = False
     invalid: list[RemoteInvalid] = field(default_factory=list)
+    skipped: list[RemoteSkipped] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +151,10 @@ class RemoteSyncResult:
             invalid=[
                 RemoteInvalid(i["path"], [str(d) for d in i.get("diagnostics") or []])
                 for i in data.get("invalid") or []
+            ],
+            skipped=[
+                RemoteSkipped(str(i.get("path")), str(i.get("reason")))
+                for i in data.get("skipped") or []
             ],
             data=data,
         )

@@ -58,12 +58,14 @@ class Repo:
                 p = self.root / p
             else:
                 p = cwd / p
+        # Lexically first, as git reads paths: a symbolic link inside the tree is a file
+        # of the tree (recorded as a link), never a way out of it, so it is not resolved.
         try:
-            return (
-                p.resolve().relative_to(self.root).as_posix()
-                if p.exists()
-                else _rel_lexical(p, self.root)
-            )
+            return Path(os.path.normpath(p)).relative_to(self.root).as_posix()
+        except ValueError:
+            pass
+        try:  # the root reached by another name (a linked /tmp): resolve the folder only
+            return _rel_lexical(p, self.root)
         except ValueError as exc:
             raise NotARepository(f"{path} is outside the repository {self.root}") from exc
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,10 +63,10 @@ def task_codes(root: Path) -> dict[str, list[str]]:
     except FileNotFoundError:
         return out
     for s in sprint_dirs:
-        if not s.is_dir():
+        if not s.is_dir(follow_symlinks=False):  # a linked folder is a file to git
             continue
         for t in os.scandir(s.path):
-            if t.is_dir() and os.path.isfile(os.path.join(t.path, "TASK.md")):
+            if t.is_dir(follow_symlinks=False) and _is_file(os.path.join(t.path, "TASK.md")):
                 out.setdefault(t.name, []).append(f"{DELEGATION}/sprints/{s.name}/{t.name}/TASK.md")
     return out
 
@@ -78,7 +79,7 @@ def resolve(repo: Repo, key: str, *, prefix_ok: bool = True, must_exist: bool = 
         if "/" in key or candidate.suffix or (repo.root / key).exists():
             rel = repo.rel(key)
             loc = classify(rel)
-            if must_exist and not (repo.root / rel).is_file():
+            if must_exist and not _exists(repo.root, rel):
                 raise UnknownEntity(f"no such file: {rel}")
             return Target(loc.kind, loc.code or rel, rel)
         kind = Kind.TASK  # a bare word is a task code: the common case for agents
@@ -91,7 +92,7 @@ def resolve(repo: Repo, key: str, *, prefix_ok: bool = True, must_exist: bool = 
             (
                 f"{DELEGATION}/agents/{code}{ext}"
                 for ext in (".yml", ".yaml")
-                if (repo.root / DELEGATION / "agents" / f"{code}{ext}").is_file()
+                if _exists(repo.root, f"{DELEGATION}/agents/{code}{ext}")
             ),
             f"{DELEGATION}/agents/{code}.yml",
         )
@@ -101,25 +102,56 @@ def resolve(repo: Repo, key: str, *, prefix_ok: bool = True, must_exist: bool = 
         path = _numbered(repo, kind, int(code) if code.isdigit() else -1)
     else:
         raise UsageError(f"cannot resolve {key!r}")
-    if must_exist and not (repo.root / path).is_file():
+    if must_exist and not _exists(repo.root, path):
         raise UnknownEntity(f"unknown {kind.value} {key!r} (no file {path})")
     loc = classify(path)
     return Target(kind, loc.code or code, path)
 
 
+def _is_file(path: str) -> bool:
+    """A file as git sees one: a regular file or a symbolic link (never followed)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
+
+
+def _exists(root: Path, rel: str) -> bool:
+    """`rel` is a file as git sees one, reached through real folders only."""
+    from orchsync.fsread import Reader
+
+    try:
+        with Reader(root) as reader:
+            st = reader.lstat(rel)
+    except ValueError:
+        return False
+    return st is not None and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode))
+
+
 def _exact_task(root: Path, code: str) -> list[str]:
-    """The TASK.md paths of exactly `code`: one stat per sprint, not per task."""
+    """The TASK.md paths of exactly `code`: a few stats per sprint, not per task."""
+    from orchsync.fsread import Reader
+
     if not code or "/" in code or code in (".", ".."):
         return []
     try:
         sprint_dirs = list(os.scandir(root / DELEGATION / "sprints"))
     except FileNotFoundError:
         return []
-    return [
-        f"{DELEGATION}/sprints/{s.name}/{code}/TASK.md"
-        for s in sprint_dirs
-        if s.is_dir() and os.path.isfile(os.path.join(s.path, code, "TASK.md"))
-    ]
+    out = []
+    with Reader(root) as reader:
+        for s in sprint_dirs:
+            if not s.is_dir(follow_symlinks=False):
+                continue
+            path = f"{DELEGATION}/sprints/{s.name}/{code}/TASK.md"
+            try:
+                st = reader.lstat(path)
+            except ValueError:
+                continue
+            if st is not None and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                out.append(path)
+    return out
 
 
 def _task(repo: Repo, code: str, prefix_ok: bool) -> Target:

@@ -20,11 +20,11 @@ from typing import Any
 import yaml
 
 from orchsync.errors import UnknownEntity, UsageError
-from orchsync.layout import check_segment, session_path, slugify
+from orchsync.layout import check_code, session_path, slugify
 from orchsync.model import Kind
 from orchsync.pm import PmResult
 from orchsync.repo import Repo
-from orchsync.writes import ConcurrentEdit, atomic_write, replace_if_unchanged
+from orchsync.writes import ConcurrentEdit, atomic_write, read_for_edit, replace_if_unchanged
 
 __all__ = ["end", "handoff", "list_sessions", "new_key", "note", "start"]
 
@@ -95,11 +95,11 @@ def start(
     agent = _actor(repo, agent)
     if not agent:
         raise UsageError("who is working? pass --agent NAME (or set ORCHSYNC_ACTOR)")
-    check_segment(agent, "agent")
+    check_code(agent, "agent")
     task, sprint = _target(repo, target)
     when = now or _now()
     base = new_key(task or sprint or "session", agent, when)
-    check_segment(base, "session key")
+    check_code(base, "session key")
     title = " ".join((title or "").split()) or f"{task or sprint} - {agent}"
     text = _render(
         repo,
@@ -128,7 +128,7 @@ def start(
                 f"the session template renders an invalid file: {problems}; nothing written"
             )
         try:
-            atomic_write(repo.root / path, data, exclusive=True)
+            atomic_write(repo.root / path, data, exclusive=True, root=repo.root)
         except FileExistsError:
             continue
         break
@@ -170,7 +170,7 @@ def handoff(
     """Hand the session to agent `to`: a handoff entry, status handed_off, `to` its agent now."""
     from orchsync.frontmatter_edit import set_field
 
-    check_segment(to, "agent")
+    check_code(to, "agent")
     when = now or _now()
 
     def change(raw: bytes, fields: dict[str, Any], path: str) -> tuple[bytes, str]:
@@ -260,7 +260,7 @@ def _key(key: str) -> str:
         key = key.removeprefix(prefix)
     if key.endswith(".md") and "/" in key:
         key = key.rsplit("/", 1)[1][:-3]
-    return check_segment(key, "session key")
+    return check_code(key, "session key")
 
 
 def _fields(raw: bytes, path: str) -> dict[str, Any]:
@@ -293,7 +293,7 @@ def _edit(
     full = repo.root / path
     for _attempt in range(_RETRIES):
         try:
-            raw = full.read_bytes()
+            raw = read_for_edit(repo.root, path)
         except FileNotFoundError:
             raise UnknownEntity(
                 f"unknown session {key!r} (no {path}); `orchsync session list` shows them"
@@ -301,7 +301,7 @@ def _edit(
         fields = _fields(raw, path)
         new, actor = change(raw, fields, path)
         try:
-            replace_if_unchanged(full, content_hash(raw), new)
+            replace_if_unchanged(full, content_hash(raw), new, root=repo.root)
         except ConcurrentEdit:
             continue  # someone saved meanwhile: apply the change to their bytes
         break

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -20,11 +21,12 @@ from typing import TYPE_CHECKING
 from orchsync.config import Config, load_config
 from orchsync.errors import SnapshotBlocked, UsageError
 from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
-from orchsync.gitstore import GitStore, RefMoved, file_mode, open_git
+from orchsync.fsread import DIR, LINK, LINK_MODE, MISSING, Reader, read_entry
+from orchsync.gitstore import GitStore, RefMoved, open_git
 from orchsync.indexer import CatchUp, ParseCache, catch_up
 from orchsync.layout import DELEGATION
 from orchsync.lock import FileLock
-from orchsync.model import ParsedFile
+from orchsync.model import Diagnostic, ParsedFile
 from orchsync.noise import is_noise_path
 from orchsync.parse import parse_file
 from orchsync.repo import Repo
@@ -54,6 +56,9 @@ class SyncResult:
     dry_run: bool = False
     index: CatchUp | None = None
     invalid: list[ParsedFile] = field(default_factory=list)
+    # Files under delegation/ that could not be committed (a FIFO, a file above the size
+    # limit, an unreadable one): they stay on disk, and the sync says so.
+    skipped: list[Diagnostic] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -71,6 +76,7 @@ class SyncResult:
                 {"path": p.path, "diagnostics": [str(d) for d in p.diagnostics]}
                 for p in self.invalid
             ],
+            "skipped": [{"path": d.path, "reason": d.message} for d in self.skipped],
         }
 
 
@@ -79,7 +85,8 @@ class _Change:
     path: str
     old_blob: str | None
     data: bytes | None  # None: deleted
-    mode: int = 0o100644
+    mode: int = 0o100644  # LINK_MODE: `data` is a symbolic link's text
+    old_link: bool = False  # the committed version is a symbolic link
 
 
 def git_blob_id(data: bytes) -> str:
@@ -141,7 +148,8 @@ def sync(
         for _attempt in range(MAX_RETRIES):
             tip = store.tip(ref)
             tree = tip.tree if tip is not None else None
-            changes = _collect(repo, store, tree, wanted)
+            result.skipped = []
+            changes = _collect(repo, store, tree, wanted, result.skipped)
             if not changes:  # also on a retry: the commit that moved the ref took our changes
                 result.files, result.subject, result.invalid = [], None, []
                 break
@@ -320,43 +328,65 @@ def _normalize(repo: Repo, path: str) -> str:
     return rel
 
 
-def _collect(repo: Repo, store: GitStore, tree: object, wanted: list[str] | None) -> list[_Change]:
-    """Files whose bytes differ from the target ref's tree (added, changed, deleted)."""
+def _collect(
+    repo: Repo,
+    store: GitStore,
+    tree: object,
+    wanted: list[str] | None,
+    skipped: list[Diagnostic] | None = None,
+) -> list[_Change]:
+    """Files whose bytes differ from the target ref's tree (added, changed, deleted).
+
+    The work tree is read as git would record it (`orchsync.fsread`): a symbolic link is
+    its link text with mode 120000 and is never followed, a path beyond a linked folder does
+    not exist. What git cannot hold (a FIFO, a device) and files above the size limit are
+    not committed: they go to `skipped`, and a committed version of them stays as it is.
+    """
+    links: set[str] = set()
+    special: list[str] = []  # FIFOs, sockets, devices: listed only to be reported
     if wanted is None or DELEGATION in wanted:
-        on_disk = list_files(repo.root)
-        in_tree = store.list_blobs(tree)  # type: ignore[arg-type]
+        on_disk = list_files(repo.root, special=special)
+        in_tree = store.list_blobs(tree, links=links)  # type: ignore[arg-type]
     else:
         on_disk, in_tree = [], {}
-        for p in wanted:
-            full = repo.root / p
-            if full.is_dir():
-                on_disk.extend(list_files(repo.root, p))
-                in_tree.update(store.list_blobs(tree, p))  # type: ignore[arg-type]
-            else:
-                if full.is_file() and not is_noise_path(p):
+        with Reader(repo.root) as reader:
+            for p in wanted:
+                st = reader.lstat(p)
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    on_disk.extend(list_files(repo.root, p, special=special))
+                    in_tree.update(store.list_blobs(tree, p, links))  # type: ignore[arg-type]
+                    continue
+                if st is not None and not is_noise_path(p):
                     on_disk.append(p)
-                blob = store.blob_id(tree, p)  # type: ignore[arg-type]
-                if blob is not None:
-                    in_tree[p] = blob
+                entry = store.blob_entry(tree, p)  # type: ignore[arg-type]
+                if entry is not None:
+                    in_tree[p] = entry[0]
+                    if entry[1] == LINK_MODE:
+                        links.add(p)
                 else:
-                    in_tree.update(store.list_blobs(tree, p))  # a folder that was deleted
+                    in_tree.update(store.list_blobs(tree, p, links))  # a folder that was deleted
     changes: dict[str, _Change] = {}
-    for p in sorted(set(on_disk)):
-        full = repo.root / p
-        try:
-            data = full.read_bytes()
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            continue
-        old = in_tree.get(p)
-        if old is not None and git_blob_id(data) == old:
-            continue
-        if old is None and store.is_ignored(p):
-            continue
-        changes[p] = _Change(p, old, data, file_mode(full))
-    present = set(on_disk)
+    present: set[str] = set()
+    with Reader(repo.root) as reader:
+        for p in sorted(set(on_disk) | set(special)):
+            entry = reader.read(p)
+            if entry.data is None:
+                if entry.kind not in (MISSING, DIR):
+                    present.add(p)  # there, but not recordable: nothing changes in git
+                    if skipped is not None:
+                        skipped.append(Diagnostic(p, None, "file", f"{entry.reason}; not synced"))
+                continue
+            present.add(p)
+            old = in_tree.get(p)
+            is_link = entry.kind == LINK
+            if old is not None and git_blob_id(entry.data) == old and (p in links) == is_link:
+                continue
+            if old is None and store.is_ignored(p):
+                continue
+            changes[p] = _Change(p, old, entry.data, entry.mode, p in links)
     for p, blob in in_tree.items():
-        if p not in present and not (repo.root / p).is_file():
-            changes[p] = _Change(p, blob, None)
+        if p not in present:
+            changes[p] = _Change(p, blob, None, old_link=p in links)
     return [changes[p] for p in sorted(changes)]
 
 
@@ -370,12 +400,13 @@ def _prepare(
         new = None
         if c.data is not None:
             blob = git_blob_id(c.data) if dry_run else store.write_blob(c.data)
-            new = parse_file(c.path, c.data)
-            cache.put(c.path, blob, new)
+            link = c.mode == LINK_MODE
+            new = parse_file(c.path, c.data, link=link)
+            cache.put(c.path, blob, new, link)
             blobs[c.path] = (blob, c.mode)
         else:
             blobs[c.path] = None
-        pairs.append(FilePair(cache.get(c.path, c.old_blob), new))
+        pairs.append(FilePair(cache.get(c.path, c.old_blob, c.old_link), new))
     pairs = pair_moves(pairs)
     derived: list[Event] = []
     for pair in pairs:
@@ -447,8 +478,9 @@ def _finish_user_index_update(repo: Repo, store: GitStore) -> None:
                 continue  # that commit did not land (or was replaced): nothing is owed
             committed[path] = (new, mode) if new else None
             old_blobs[path] = old
-            if new and (repo.root / path).is_file():
-                disk[path] = git_blob_id((repo.root / path).read_bytes())
+            entry = read_entry(repo.root, path) if new else None
+            if entry is not None and entry.data is not None and entry.mode == mode:
+                disk[path] = git_blob_id(entry.data)
         if committed:
             store.update_user_index(committed, old_blobs, disk)
     marker.unlink(missing_ok=True)

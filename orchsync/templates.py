@@ -21,6 +21,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -106,15 +107,43 @@ def _roots(repo: Repo | None) -> list[tuple[str, Path]]:
     return roots
 
 
+# A repository's template folder is `<root>/delegation/.templates/<kind>/<name>`.
+_REPO_DEPTH = REPO_TEMPLATES.count("/") + 3
+
+
+def _read(source: str, path: Path) -> bytes | None:
+    """A template file's bytes, or None when there is none.
+
+    A repository's templates are files anyone with write access to the tree may have made:
+    they are read as `orchsync.fsread` reads (no symbolic link, to a file or a folder, is
+    followed, so no file outside the repository ends up in a new task). A symbolic link
+    is an error that says so; the shipped templates are the package's own files.
+    """
+    if source != "repo":
+        return path.read_bytes() if path.is_file() else None
+    from orchsync.fsread import LINK, MISSING, read_entry
+
+    root = path.parents[_REPO_DEPTH - 1]
+    entry = read_entry(root, path.relative_to(root).as_posix())
+    if entry.kind == "file":
+        return entry.data
+    if entry.kind == LINK or (entry.kind == MISSING and entry.reason):
+        raise TemplateError(
+            f"{path} is a symbolic link (or inside one); templates are not read through links"
+        )
+    return None
+
+
 def _load(kind: str, name: str, source: str, folder: Path) -> Template:
-    files = tuple(f for f in KINDS[kind] if (folder / f"{f}.j2").is_file())
+    files = tuple(f for f in KINDS[kind] if _read(source, folder / f"{f}.j2") is not None)
     if not files or files[0] != KINDS[kind][0]:
         raise TemplateError(f"template {kind}/{name} ({folder}) has no {KINDS[kind][0]}.j2")
     manifest: dict[str, Any] = {}
     mpath = folder / MANIFEST
-    if mpath.is_file():
+    raw = _read(source, mpath)
+    if raw is not None:
         try:
-            loaded = yaml.safe_load(mpath.read_text(encoding="utf-8"))
+            loaded = yaml.safe_load(raw.decode("utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise TemplateError(f"{mpath}: not valid YAML: {exc}") from exc
         if loaded is not None and not isinstance(loaded, dict):
@@ -147,7 +176,7 @@ def list_templates(repo: Repo | None = None, kind: str | None = None) -> list[Te
             if not base.is_dir():
                 continue
             for folder in sorted(base.iterdir()):
-                if folder.is_dir() and not folder.name.startswith("."):
+                if not folder.is_symlink() and folder.is_dir() and not folder.name.startswith("."):
                     try:
                         found[(k, folder.name)] = _load(k, folder.name, source, folder)
                     except TemplateError as exc:  # listed, so the user sees what to fix
@@ -163,7 +192,13 @@ def find_template(repo: Repo | None, kind: str, name: str) -> Template:
         raise TemplateError(f"unknown template kind {kind!r}; kinds: {', '.join(sorted(KINDS))}")
     for source, root in reversed(_roots(repo)):
         folder = root / kind / name
-        if "/" not in name and "\\" not in name and not name.startswith(".") and folder.is_dir():
+        if (
+            "/" not in name
+            and "\\" not in name
+            and not name.startswith(".")
+            and not folder.is_symlink()
+            and folder.is_dir()
+        ):
             return _load(kind, name, source, folder)
     names = ", ".join(t.name for t in list_templates(repo, kind)) or "(none)"
     raise UnknownEntity(f"no {kind} template {name!r}; available: {names}")
@@ -193,8 +228,11 @@ def render(template: Template, variables: Mapping[str, Any]) -> dict[str, str]:
         raise TemplateError(
             f"template {template.ref} needs {', '.join(repr(m) for m in missing)}: pass {wanted}"
         )
+    loader: jinja2.BaseLoader = jinja2.FileSystemLoader(str(template.path))
+    if template.source == "repo":  # includes too are read without following links
+        loader = jinja2.FunctionLoader(partial(_repo_source, template))
     env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(template.path)),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
@@ -216,6 +254,14 @@ def render(template: Template, variables: Mapping[str, Any]) -> dict[str, str]:
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {template.ref} ({source}): {exc}") from exc
     return out
+
+
+def _repo_source(template: Template, name: str) -> str | None:
+    parts = name.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return None
+    raw = _read(template.source, template.path.joinpath(*parts))
+    return raw.decode("utf-8", errors="replace") if raw is not None else None
 
 
 def _undefined_name(message: str) -> str | None:

@@ -8,12 +8,14 @@ writes the old bytes to the file and syncs them as a new commit.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchsync import query
 from orchsync.errors import UnknownEntity, UsageError
+from orchsync.fsread import LINK_MODE
 from orchsync.layout import DELEGATION, classify
 from orchsync.model import Kind, content_hash
 from orchsync.repo import Repo
@@ -103,8 +105,9 @@ def _is_main_file(target: Target, path: str | None) -> bool:
 
 def find_version(
     repo: Repo, key: str | None, *, at: str | None = None, hash: str | None = None
-) -> tuple[str, bytes, str]:
-    """(path, bytes, commit) of an entity as of a revision, or of any file with that content hash."""
+) -> tuple[str, bytes, str, bool]:
+    """(path, bytes, commit, is a link) of an entity as of a revision, or of any file with
+    that content hash. A symbolic link's bytes are its link text (git mode 120000)."""
     from orchsync.gitstore import GitStore
     from orchsync.history import iter_changes
 
@@ -127,7 +130,7 @@ def find_version(
                     continue
                 data = store.blob_bytes(new)
                 if content_hash(data).startswith(wanted):
-                    return path, data, cc.commit
+                    return path, data, cc.commit, cc.is_link(path, new)
         raise UnknownEntity(
             f"no version with content hash {hash} in the history of {store.target_ref()}"
         )
@@ -140,9 +143,9 @@ def find_version(
         raise UnknownEntity(
             f"{target.key} does not exist at {at or 'HEAD'} ({str(commit.id)[:12]})"
         )
-    blob = store.blob_id(commit.tree, found)
-    assert blob is not None  # _path_in_tree only returns paths that hold a blob
-    return found, store.blob_bytes(blob), str(commit.id)
+    entry = store.blob_entry(commit.tree, found)
+    assert entry is not None  # _path_in_tree only returns paths that hold a blob
+    return found, store.blob_bytes(entry[0]), str(commit.id), entry[1] == LINK_MODE
 
 
 def _same_entity(target: Target, path: str) -> bool:
@@ -169,8 +172,8 @@ def show(
 ) -> dict[str, Any]:
     from orchsync.parse import parse_file
 
-    path, data, commit = find_version(repo, key, at=at, hash=hash)
-    parsed = parse_file(path, data)
+    path, data, commit, link = find_version(repo, key, at=at, hash=hash)
+    parsed = parse_file(path, data, link=link)
     return {
         "path": path,
         "commit": commit,
@@ -192,26 +195,34 @@ def rollback(
     session: str | None = None,
 ) -> dict[str, Any]:
     """Write the bytes of an earlier version back and commit them; never rewrites history."""
+    from orchsync.fsread import read_entry
     from orchsync.gitstore import GitStore
     from orchsync.sync import sync
     from orchsync.writes import atomic_write
 
     is_hash = bool(_HEX.match(to.lower().removeprefix("sha256:"))) and len(to) >= 12
     try:
-        path, data, _commit = (
+        path, data, _commit, link = (
             find_version(repo, key, hash=to) if is_hash else find_version(repo, key, at=to)
         )
     except UnknownEntity:
         if not is_hash:
             raise
-        path, data, _commit = find_version(repo, key, at=to)
+        path, data, _commit, link = find_version(repo, key, at=to)
+    if link:
+        raise UsageError(
+            f"that version of {path} is a symbolic link (to {os.fsdecode(data)!r}); orchsync "
+            "does not restore links: pick another version"
+        )
     current_target = _target(repo, key)
     dest = current_target.path or path
     full = repo.root / dest
     store = GitStore(repo)
     tip = store.tip()
     committed = store.blob_id(tip.tree, dest) if tip is not None else None
-    on_disk = full.read_bytes() if full.is_file() else None
+    # What git would record there now (a link's text, never its target's bytes); a link is
+    # replaced by the rollback (the rename swaps the entry), never written through.
+    on_disk = read_entry(repo.root, dest).data
     if on_disk is not None and not force:
         blob = hashlib.sha1(b"blob %d\x00" % len(on_disk) + on_disk).hexdigest()
         if blob != committed:
@@ -220,7 +231,7 @@ def rollback(
             )
     if on_disk == data:
         return {"path": dest, "commit": None, "hash": content_hash(data), "changed": False}
-    atomic_write(full, data)
+    atomic_write(full, data, root=repo.root)
     result = sync(
         repo,
         [dest],

@@ -6,6 +6,7 @@ recovers who made a change (agent, session); `git interpret-trailers --parse` re
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,7 +47,7 @@ def compose_message(
     events must stay in order when several snapshots land within one second.
     """
     subject = subject or _subject(pairs, events)
-    paths = [p.path for p in pairs]
+    paths = [_quoted(p.path) for p in pairs]
     body = "\n".join(paths[:50])
     if len(paths) > 50:
         body += f"\n... and {len(paths) - 50} more files"
@@ -57,9 +58,9 @@ def compose_message(
     entities = list(dict.fromkeys(_key(e) for e in notable if e.entity_code))
     trailers += [f"Orchsync-Entity: {k}" for k in entities[:MAX_LISTED]]
     hashes = [(p.new.hash, p.new.path) for p in pairs if p.new is not None]
-    trailers += [f"Orchsync-Hash: {h} {path}" for h, path in hashes]
+    trailers += [f"Orchsync-Hash: {h} {_quoted(path)}" for h, path in hashes]
     trailers += [
-        f"Orchsync-Rollback: {_one_line(target)} {path}"
+        f"Orchsync-Rollback: {_one_line(target)} {_quoted(path)}"
         for path, target in (rollback or {}).items()
     ]
     trailers.append(f"Orchsync-Correlation: {_correlation(pairs)}")
@@ -90,12 +91,12 @@ def parse_trailers(message: str) -> Trailers:
             out.correlation = value
         elif key == "Orchsync-Hash":
             digest, _, path = value.partition(" ")
-            out.hashes[path] = digest
+            out.hashes[_unquoted(path)] = digest
         elif key == "Orchsync-Event":
             out.events.append(value)
         elif key == "Orchsync-Rollback":
             target, _, path = value.partition(" ")
-            out.rollback[path] = target
+            out.rollback[_unquoted(path)] = target
         elif key == "Orchsync-Time":
             out.time = _naive_utc(value)
     return out
@@ -115,6 +116,25 @@ def _one_line(value: str) -> str:
     return " ".join(value.split())
 
 
+def _quoted(text: str) -> str:
+    """A path or code as it goes in a message line: JSON-quoted when it holds a line break
+    or any other control character, so a file named `x\nOrchsync-Agent: evil` cannot add a
+    trailer (or a line) of its own; as it is otherwise, which is nearly always."""
+    if text.isprintable() and not text.startswith('"'):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _unquoted(text: str) -> str:
+    if text.startswith('"'):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        return value if isinstance(value, str) else text
+    return text
+
+
 def _key(e: Event) -> str:
     prefix = {
         "sprint": "S",
@@ -124,7 +144,7 @@ def _key(e: Event) -> str:
         "bug": "BUG",
         "session": "SESSION",
     }
-    return (
+    return _quoted(
         f"{prefix.get(e.entity_type, e.entity_type)}:{e.entity_code}"
         if e.entity_code
         else (e.path or "")
@@ -142,16 +162,17 @@ def _subject(pairs: list[FilePair], events: list[Event]) -> str:
         e_status = next((e for e in notable if e.event_type.endswith(".status_updated")), None)
         first = notable[0] if notable else None
         if e_status is not None:
-            return f"{e_status.entity_type} {e_status.entity_code}: {e_status.payload['from']} -> {e_status.payload['to']}"
+            moved = " -> ".join(_quoted(str(e_status.payload[k])) for k in ("from", "to"))
+            return f"{e_status.entity_type} {_quoted(e_status.entity_code or '')}: {moved}"
         if first is not None:
             verb = first.event_type.removeprefix(PREFIX).split(".", 1)[1].replace("_", " ")
             if first.event_type.endswith(".updated"):
                 verb += f" ({', '.join(sorted(first.payload.get('changes', {})))})"
             if first.event_type.endswith(".moved"):
-                verb = f"moved to {first.payload['to_path'].rsplit('/', 2)[0]}"
-            return f"{first.entity_type} {first.entity_code}: {verb}"
+                verb = f"moved to {_quoted(first.payload['to_path'].rsplit('/', 2)[0])}"
+            return f"{first.entity_type} {_quoted(first.entity_code or '')}: {verb}"
         pair = pairs[0]
-        return f"file {pair.path}: {'deleted' if pair.new is None else 'synced'}"
+        return f"file {_quoted(pair.path)}: {'deleted' if pair.new is None else 'synced'}"
     counts = Counter(e.event_type.removeprefix(PREFIX) for e in notable)
     summary = ", ".join(
         f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4]

@@ -96,7 +96,20 @@ def live_history(repo: Path) -> None:
     snapshot(repo)
     write(repo, task_path("bad"), "---\ntitle: [unclosed\n---\n")
     snapshot(repo)
+    # Symbolic links: recorded as links (mode 120000, the link text), parsed as links.
+    (repo / task_path("t-link")).parent.mkdir()
+    (repo / task_path("t-link")).symlink_to("/etc/passwd")
+    (repo / "delegation/sprints/s-link").symlink_to("/etc")
+    write(repo, f"delegation/sprints/{SPRINT}/t-a/notes.md", "../phase-3-template-generation\n")
+    snapshot(repo)
+    (repo / task_path("t-link")).unlink()  # a link becomes a file
+    write(repo, task_path("t-link"), "---\ntitle: Now a file\nstatus: pending\n---\n")
+    notes = repo / f"delegation/sprints/{SPRINT}/t-a/notes.md"
+    notes.unlink()  # a file becomes a link with the very same bytes: only the mode differs
+    notes.symlink_to("../phase-3-template-generation\n")
+    snapshot(repo)
     git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "delegation/adr/ADR-002-linked.md").symlink_to("ADR-001-files-are-the-truth.md")
     replace_in(
         repo,
         "delegation/adr/ADR-001-files-are-the-truth.md",
@@ -123,11 +136,20 @@ def test_a_rebuild_from_git_equals_the_index_built_live(orchsync, example_repo):
 
     assert result.exit_code == 0
     assert re.fullmatch(
-        r"indexed \d+ files, 10 commits, \d+ events in \d+\.\d\d s\n", result.stdout
+        r"indexed \d+ files, 12 commits, \d+ events in \d+\.\d\d s\n", result.stdout
     )
     assert dump_index(example_repo) == live
     assert len(live["events"]) > 50
     assert {r[0] for r in live["files"]} >= {task_path("bad"), "delegation/backlog/BUG-0002-x.md"}
+    links = {
+        r[0]: r for r in live["files"] if r[0].endswith(("s-link", "notes.md", "ADR-002-linked.md"))
+    }
+    assert set(links) == {
+        "delegation/sprints/s-link",
+        f"delegation/sprints/{SPRINT}/t-a/notes.md",
+        "delegation/adr/ADR-002-linked.md",
+    }
+    assert all("symlink" in json.dumps(r, default=str) for r in links.values())
 
 
 def test_the_merged_branchs_edits_are_attributed_to_the_branch_commit_once(example_repo):

@@ -564,7 +564,7 @@ def test_a_folder_name_that_is_not_a_safe_code_is_reported():
 
     d = only_diagnostic(parsed)
     assert (d.line, d.field) == (None, "code")
-    assert "task code '-flag' is reserved" in d.message
+    assert "task folder '-flag' is reserved" in d.message
 
 
 # --- every kind of file ---------------------------------------------------------------------

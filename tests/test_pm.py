@@ -200,7 +200,7 @@ def test_orchsync_actor_env_names_the_actor(runner, example_repo, monkeypatch):
         (["--id", ".hidden"], "sprint id '.hidden' is reserved; use letters, digits, '-' and '_'"),
         (
             ["--id", "has space"],
-            "sprint id 'has space' may only hold letters, digits, '.', '-' and '_' "
+            "sprint id 'has space' may only hold ASCII letters, digits, '.', '-' and '_' "
             "(starting with a letter or digit)",
         ),
         (["--id", ""], "sprint id must not be empty"),

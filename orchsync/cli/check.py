@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import click
 
 from orchsync.checks import cross_file
@@ -22,12 +24,13 @@ def check(repo: Repo, paths: tuple[str, ...], as_json: bool) -> None:
     whole tree, and report only problems in the PATHS asked about.
     """
     rels = [repo.rel(p) for p in paths] if paths else [DELEGATION]  # default: the repo's tree
-    missing = [p for p in paths if not (repo.root / repo.rel(p)).exists()]
+    missing = [p for p in paths if not os.path.lexists(repo.root / repo.rel(p))]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
-    chosen = sorted({f for rel in rels for f in list_files(repo.root, rel)})
+    special: list[str] = []  # FIFOs, sockets, devices: reported, never opened
+    chosen = sorted({f for rel in rels for f in list_files(repo.root, rel, special=special)})
     everything = load_tree(repo.root)
-    wanted = set(chosen)
+    wanted = set(chosen) | set(special)
     parsed = [f for f in everything if f.path in wanted]
     extra = sorted(wanted - {f.path for f in everything})
     parsed += load_tree(repo.root, extra)

@@ -74,9 +74,12 @@ def sync(
         for parsed in result.invalid:
             for d in parsed.diagnostics:
                 click.echo(f"invalid: {d}", err=True)
+    if not as_json:
+        for skipped in result.skipped:
+            click.echo(f"not synced: {skipped}", err=True)
     if result.blocked:
         raise SystemExit(int(ExitCode.FINDINGS))
-    if result.invalid:
+    if result.invalid or result.skipped:
         raise SystemExit(int(ExitCode.FINDINGS))
 
 

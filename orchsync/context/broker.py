@@ -175,13 +175,25 @@ class _Assembler:
         if not watch:
             return
         self.deps.files[path] = digest
-        on_disk = hash_file(self.repo.root / path)
+        on_disk = hash_file(self.repo.root, path)
         if digest is not None and on_disk != digest:
             what = "was deleted" if on_disk is None else "was edited"
             self.warnings.append(
                 f"{path} {what} in the work tree after the last snapshot; this context shows the "
                 "snapshot (run `orchsync sync`)"
             )
+
+    def invalid(self, path: str) -> None:
+        """Say why the target's file is invalid: a symbolic link's target, for one, is
+        never read, and the agent should know it sees an empty task, not a finished one."""
+        found = self.con.execute("SELECT diagnostics FROM files WHERE path = ?", [path]).fetchone()
+        diagnostics = [d for d in _json(found[0] if found else None, []) if isinstance(d, dict)]
+        errors = [d for d in diagnostics if d.get("severity", "error") == "error"]
+        first = errors[0] if errors else {}
+        what = ": ".join(str(x) for x in (first.get("field"), first.get("message")) if x)
+        self.warnings.append(
+            f"{path} is invalid (`orchsync check` lists why)" + (f": {what}" if what else "")
+        )
 
     # --- the whole ---------------------------------------------------------------------------
 
@@ -258,6 +270,8 @@ class _Assembler:
         self.deps.codes.append(code)
         self.deps.mentions.append(code)
         self.part("task", task["file_path"], task["hash"])
+        if not task["valid"]:
+            self.invalid(task["file_path"])
 
         ta = next(
             iter(

@@ -110,7 +110,7 @@ def _write(path: Path, entry: dict[str, Any]) -> None:
 def _files_unchanged(repo: Repo, deps: Deps) -> bool:
     root = repo.root
     for rel, digest in deps.files.items():
-        if hash_file(root / rel) != digest:
+        if hash_file(root, rel) != digest:
             return False
     return all(expand(root, pattern)[0] == matches for pattern, matches in deps.globs.items())
 
@@ -166,9 +166,13 @@ def _relevant(repo: Repo, deps: Deps, path: str) -> bool:
         if code in deps.codes or (deps.prefix_of and code.startswith(deps.prefix_of)):
             return True
     if deps.mentions and (name == "TASK.md" or path.startswith(f"{DELEGATION}/sessions/")):
+        from orchsync.fsread import read_entry
+
         try:
-            data = (repo.root / path).read_bytes()
-        except OSError:
+            data = read_entry(repo.root, path).data  # a link's text, never its target
+        except (OSError, ValueError):
+            return False
+        if data is None:
             return False
         return any(m.encode("utf-8") in data for m in deps.mentions)
     return False

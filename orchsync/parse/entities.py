@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from orchsync.layout import InvalidId, Location, check_segment, classify
+from orchsync.layout import InvalidId, Location, check_code, check_segment, classify, misplaced
 from orchsync.model import (
     Adr,
     AgentProfile,
@@ -32,13 +34,22 @@ _CHECKLISTS = ("objectives", "deliverables", "acceptance_criteria")
 _YAML_KINDS = {Kind.TASK_AGENT, Kind.AGENT, Kind.CONFIG}
 
 
-def parse_file(path: str, raw: bytes) -> ParsedFile:
-    """Parse any file under delegation/; plain files get a hash and no entity."""
+def parse_file(path: str, raw: bytes, *, link: bool = False) -> ParsedFile:
+    """Parse any file under delegation/; plain files get a hash and no entity.
+
+    With `link`, `raw` is a symbolic link's text (git mode 120000): it is never read as
+    the entity, which becomes an invalid stub saying so.
+    """
     loc = classify(path)
     parsed = ParsedFile(
         path=path, kind=loc.kind, hash=content_hash(raw), size=len(raw), entity=None
     )
+    if link:
+        return _link(loc, parsed, raw)
     if loc.kind is Kind.FILE:
+        why = misplaced(path)
+        if why is not None:
+            parsed.diagnostics = [Diagnostic(path, None, "name", why)]
         return parsed
     problems: list[Problem] = []
     text, decode_problems = decode(raw)
@@ -58,6 +69,8 @@ def parse_file(path: str, raw: bytes) -> ParsedFile:
                     Problem(1, None, "no front matter: start the file with a '---' YAML block")
                 )
         problems.extend(doc.problems)
+        if "<<<<<<<" in text or ">>>>>>>" in text:
+            problems.extend(_conflict_markers(text, doc, loc.kind in _YAML_KINDS))
     data = doc.data
     if data is None:
         data = {}
@@ -85,6 +98,63 @@ def parse_file(path: str, raw: bytes) -> ParsedFile:
     return parsed
 
 
+def _link(loc: Location, parsed: ParsedFile, raw: bytes) -> ParsedFile:
+    """A symbolic link where a file was expected: recorded as git does, never followed."""
+    problems = [
+        Problem(
+            None,
+            "symlink",
+            f"not read: a symbolic link (to {os.fsdecode(raw)!r}); orchsync never follows "
+            "links: replace it with a regular file",
+        )
+    ]
+    if loc.kind not in (Kind.FILE, Kind.CONFIG):
+        doc = Document()
+        entity = _BUILDERS[loc.kind](loc, parsed.path, {}, doc, problems)
+        entity.status = None  # nothing was read: no status, not even the default one
+        _check_code(entity, {}, doc, problems)
+        entity.valid = False
+        parsed.entity = entity
+    parsed.diagnostics = _diagnostics(parsed.path, problems)
+    return parsed
+
+
+# Git's conflict markers: 7 characters at the start of a line. `<<<<<<<` and `>>>>>>>` (alone
+# or before a label) are markers anywhere; `=======` and diff3's `|||||||` only between them,
+# since a line of seven '=' also underlines a Markdown heading.
+_MARKER = re.compile(r"^(?:(<{7}|>{7}|\|{7})(?:[ \t].*)?|(={7}))$", re.MULTILINE)
+
+
+def _conflict_markers(text: str, doc: Document, yaml_file: bool) -> list[Problem]:
+    """Conflict markers left from a merge, stash pop or rebase, each with its line."""
+    problems = []
+    inside = False
+    for m in _MARKER.finditer(text):
+        mark = m.group(1) or m.group(2)
+        if mark[0] == "<":
+            inside = True
+        elif mark[0] == ">":
+            inside = False
+        elif not inside:
+            continue
+        line = text.count("\n", 0, m.start()) + 1
+        if yaml_file:
+            where = "file"
+        elif doc.has_front_matter and line < doc.body_line:
+            where = "front matter"
+        else:
+            where = "body"
+        problems.append(
+            Problem(
+                line,
+                where,
+                f"merge conflict marker {mark!r} left in the file; resolve the conflict and "
+                "remove the markers",
+            )
+        )
+    return problems
+
+
 def parse_text_kind(kind: Kind, text: str) -> Document:
     """Front matter of a text as a Document (for writers that re-check what they produce)."""
     if kind in _YAML_KINDS:
@@ -102,22 +172,44 @@ def _yaml_type(value: Any) -> str:
 
 
 @lru_cache(maxsize=1 << 16)
-def _segment_problem(value: str, what: str) -> str | None:
-    """check_segment's verdict, remembered: a task's TASK.md and AGENT.yml, and every
+def _code_problem(value: str, what: str, rule: str = "code") -> str | None:
+    """The naming rule's verdict, remembered: a task's TASK.md and AGENT.yml, and every
     version of a file in history, ask about the same code (8% of parsing otherwise)."""
     try:
-        check_segment(value, what)
+        (check_code if rule == "code" else check_segment)(value, what)
     except InvalidId as exc:
         return str(exc)
     return None
 
 
+_CODE_NAMES = {
+    Kind.SPRINT: "sprint folder",
+    Kind.TASK: "task folder",
+    Kind.TASK_AGENT: "task folder",
+    Kind.AGENT: "agent name",
+    Kind.SESSION: "session key",
+}
+
+
 def _check_code(
     entity: Entity, data: dict[str, Any], doc: Document, problems: list[Problem]
 ) -> None:
-    problem = _segment_problem(entity.code, f"{entity.kind.value} code")
+    """The folder and file names an entity's code comes from obey the write commands' rule
+    (`layout.check_code`): what the CLI would refuse to create, `check` reports."""
+    kind = entity.kind
+    if kind in (Kind.ADR, Kind.BUG):  # the code is the number; the name is still one segment
+        problem = _code_problem(entity.path.rsplit("/", 1)[-1], "file name", "segment")
+    else:
+        problem = _code_problem(entity.code, _CODE_NAMES.get(kind, f"{kind.value} code"))
     if problem is not None:
         problems.append(Problem(None, "code", problem))
+    sprint = getattr(entity, "sprint", None) if kind is Kind.TASK else None
+    if kind is Kind.TASK_AGENT:
+        sprint = entity.path.split("/")[2]
+    if sprint:
+        problem = _code_problem(sprint, "sprint folder")
+        if problem is not None:
+            problems.append(Problem(None, "sprint", problem))
     declared = data.get("code")
     if (
         entity.kind in (Kind.SPRINT, Kind.TASK)

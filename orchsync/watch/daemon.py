@@ -270,6 +270,8 @@ class Daemon:
         self.waiting = self._waiting_since = None
         self._head = state.head
         self._indexed_tip = result.index.tip if result.index is not None else result.commit
+        for skipped in getattr(result, "skipped", ()):  # a FIFO, a file above the size limit
+            logger.warning("%s is not synced: %s", skipped.path, skipped.message)
         if result.commit:
             self.commits += 1
             self._state.update(

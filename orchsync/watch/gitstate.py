@@ -3,11 +3,14 @@
 The daemon does not decide whether a snapshot may be made (sync does that, and says why not);
 it only needs to know *when to ask again*: has HEAD or the branch moved since the index was
 caught up, is a git command running right now (its lock files exist), and has the state that
-blocked the last sync (a merge, a rebase, a detached HEAD) changed since. No pygit2 here.
+blocked the last sync (a merge, a rebase, a detached HEAD, unmerged paths in git's index)
+changed since. No pygit2 here, and the index is only stat'ed, not read: sync itself reads
+it for conflicts when it is asked again.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from orchsync.gitstate import IN_PROGRESS
@@ -22,11 +25,14 @@ class GitState:
     tip: str | None  # the commit snapshots build on (target ref, else the branch)
     busy: str | None  # a lock file a running git command holds, e.g. ".git/index.lock"
     in_progress: tuple[str, ...]  # which IN_PROGRESS markers exist
+    # git's index file as stat sees it (mtime, size, inode): resolving an unmerged path
+    # (`git add`) rewrites it, and a conflict in the index blocks snapshots too.
+    index: tuple[int, int, int] | None = None
 
     @property
     def key(self) -> tuple[object, ...]:
         """Changes whenever anything that could unblock a snapshot changes."""
-        return (self.head, self.tip, self.in_progress)
+        return (self.head, self.tip, self.in_progress, self.index)
 
 
 def read_git_state(repo: Repo, target_ref: str | None = None) -> GitState:
@@ -48,4 +54,9 @@ def read_git_state(repo: Repo, target_ref: str | None = None) -> GitState:
     locks += [common / f"{r}.lock" for r in {branch, ref} if r]
     busy = next((str(p) for p in locks if p.exists()), None)
     in_progress = tuple(m for m in IN_PROGRESS if (repo.git_dir / m).exists())
-    return GitState(head, tip, busy, in_progress)
+    try:
+        st = os.stat(repo.git_dir / "index")
+        index: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+    except OSError:
+        index = None
+    return GitState(head, tip, busy, in_progress, index)

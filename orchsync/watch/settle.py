@@ -65,9 +65,12 @@ class StopEvent(Protocol):
 
 
 def stat_key(path: str | os.PathLike[str]) -> StatKey:
-    """What "this path has not changed" is judged by; None when the path is missing."""
+    """What "this path has not changed" is judged by; None when the path is missing.
+
+    The path's own stat: a symbolic link is a file of the tree, never followed.
+    """
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except OSError:
         return None
     return (stat_module.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino)
@@ -162,9 +165,60 @@ class ChangeSource(Protocol):
 
 
 def _rust_notify(path: str, force_polling: bool, poll_delay_ms: int) -> Any:
+    """A watcher of `path`'s tree that never enters a symbolically linked folder.
+
+    notify's recursive watch follows links to folders when it starts (a link to `/` made
+    it walk the whole file system for 7 s and take every inotify watch there is). So when
+    the tree holds such a link, every real folder is watched on its own instead (they are
+    listed without following links), and `NotifySource` re-opens the watcher when a
+    folder is added. A link made while watching is not followed by notify; a folder moved
+    in that holds one is, once, before `NotifySource` switches to folder by folder.
+    """
     from watchfiles._rust_notify import RustNotify
 
-    return RustNotify([path], False, force_polling, poll_delay_ms, True, True)
+    folders = real_folders(path)
+    if folders is None:
+        return RustNotify([path], False, force_polling, poll_delay_ms, True, True)
+    return _FolderWatch(
+        RustNotify(folders, False, force_polling, poll_delay_ms, False, True), set(folders)
+    )
+
+
+class _FolderWatch:
+    """A RustNotify of single folders, and which folders those are."""
+
+    def __init__(self, notify: Any, folders: set[str]) -> None:
+        self.notify, self.folders = notify, folders
+
+    def watch(self, *args: Any) -> Any:
+        return self.notify.watch(*args)
+
+    def close(self) -> None:
+        self.notify.close()
+
+
+def real_folders(path: str | list[str], *, any_link: bool = False) -> list[str] | None:
+    """Every real folder below `path` (itself included; or below each of several), or None
+    when no folder there is a symbolic link (a recursive watch is then safe)."""
+    roots = [path] if isinstance(path, str) else list(path)
+    folders, linked, stack = list(roots), False, list(roots)
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.append(entry.path)
+                            stack.append(entry.path)
+                        elif entry.is_symlink() and entry.is_dir():
+                            linked = True
+                            if any_link:
+                                return folders
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return folders if linked else None
 
 
 class NotifySource:
@@ -275,7 +329,41 @@ class NotifySource:
             raise KeyboardInterrupt
         if raw == "timeout":
             return set()
+        self._watch_new_folders(raw)
         return raw  # type: ignore[no-any-return]
+
+    def _watch_new_folders(self, raw: RawChanges) -> None:
+        """Re-open the watcher when a folder was added and the watch must change with it.
+
+        Watching folder by folder (see `_rust_notify`), a new folder needs a watch of its own.
+        Watching recursively, a folder that arrives holding a linked folder (moved in, or
+        checked out) has been followed by notify already: from then on the tree is watched
+        folder by folder, which also gives back the watches notify took beyond the link.
+        Either way, what changed while the watcher was re-opened is found by a rescan.
+        """
+        folders = getattr(self._notify, "folders", None)
+        added = [
+            p
+            for change, p in raw
+            if change == int(Change.added)
+            and (folders is None or p not in folders)
+            and _is_real_folder(p)
+        ]
+        if not added:
+            return
+        if folders is None and real_folders(added, any_link=True) is None:
+            return  # recursive, and no linked folder came with the new ones: nothing to do
+        logger.info("watching %s folder by folder: a symbolic link to a folder is in it", self.path)
+        self.close()
+        self._open()
+        self._rescan = True
+
+
+def _is_real_folder(path: str) -> bool:
+    try:
+        return stat_module.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _ident(path: Path) -> tuple[int, int] | None:
