@@ -7,8 +7,9 @@ garbage waits forever for an answer. JSON-RPC 2.0 wants one, so this transport g
 - a line that is not JSON (or not UTF-8)         -> error -32700 "Parse error", id null;
 - JSON that is not a JSON-RPC message            -> error -32600 "Invalid Request", with the
   request's id when it has a usable one (else null); a batch (array) is not supported;
-- a line longer than MAX_LINE_BYTES (1 MiB)      -> error -32600, id null; the line is read
-  and dropped in pieces, never held whole.
+- a line longer than MAX_LINE_BYTES (1 MiB)      -> error -32600; the line is read and
+  dropped in pieces, never held whole. Its id is taken from the line's first 4 KiB when the
+  object opens with scalar members up to `"id"` (as every SDK writes it), else null.
 
 and keeps serving after each. Like the SDK's transport, it moves fd 0 to the null device and
 fd 1 to stderr while it serves, so a child process or a stray print cannot touch the wire.
@@ -27,10 +28,17 @@ import anyio.to_thread
 import mcp_types as types
 from mcp.shared.message import SessionMessage
 
-__all__ = ["MAX_LINE_BYTES", "guarded_stdio", "parse_line"]
+__all__ = ["MAX_LINE_BYTES", "guarded_stdio", "leading_id", "parse_line"]
 
 MAX_LINE_BYTES = 1 << 20
-_TOO_LONG = object()
+_HEAD = 4096  # bytes of an over-long line kept to find its id
+
+
+class _TooLong:
+    """An over-long line: only its head is kept."""
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head
 
 
 def parse_line(line: bytes) -> SessionMessage | types.JSONRPCError | None:
@@ -63,18 +71,54 @@ def _error(request_id: int | str | None, code: int, message: str) -> types.JSONR
     )
 
 
-def _read_line(stream: BinaryIO, limit: int) -> bytes | object | None:
-    """The next line (None at EOF); _TOO_LONG for a line past `limit`, read to its end."""
+def leading_id(head: bytes) -> int | str | None:
+    """The id of a JSON object whose text is cut short, if its top-level members up to `"id"`
+    are all scalars (so `"id"` cannot belong to a nested object); else None."""
+    decoder = json.JSONDecoder()
+    text = head.decode("utf-8", "ignore")
+    pos = _skip(text, 0)
+    if text[pos : pos + 1] != "{":
+        return None
+    pos += 1
+    try:
+        while True:
+            key, pos = decoder.raw_decode(text, _skip(text, pos))
+            pos = _skip(text, pos)
+            if not isinstance(key, str) or text[pos : pos + 1] != ":":
+                return None
+            value, pos = decoder.raw_decode(text, _skip(text, pos + 1))
+            if key == "id":
+                ok = isinstance(value, int | str) and not isinstance(value, bool)
+                return value if ok else None
+            if isinstance(value, dict | list):
+                return None
+            pos = _skip(text, pos)
+            if text[pos : pos + 1] != ",":
+                return None
+            pos += 1
+    except ValueError:
+        return None
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _read_line(stream: BinaryIO, limit: int) -> bytes | _TooLong | None:
+    """The next line (None at EOF); a _TooLong for a line past `limit`, read to its end."""
     line = stream.readline(limit + 1)
     if not line:
         return None
     if len(line.rstrip(b"\r\n")) <= limit:
         return line
+    head = line[:_HEAD]
     while not line.endswith(b"\n"):
         line = stream.readline(1 << 16)
         if not line:
             break
-    return _TOO_LONG
+    return _TooLong(head)
 
 
 def _claim() -> tuple[BinaryIO, BinaryIO, Callable[[], None]]:
@@ -111,14 +155,14 @@ async def guarded_stdio(
                 )
                 if line is None:
                     return
-                if line is _TOO_LONG:
+                if isinstance(line, _TooLong):
                     reply: Any = _error(
-                        None,
+                        leading_id(line.head),
                         types.INVALID_REQUEST,
-                        f"Invalid Request: the line is longer than {max_line} bytes",
+                        f"Invalid Request: the message is longer than {max_line} bytes, "
+                        "the limit of one request",
                     )
                 else:
-                    assert isinstance(line, bytes)
                     reply = parse_line(line)
                 if isinstance(reply, SessionMessage):
                     await to_server.send(reply)

@@ -24,10 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
-import selectors
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -71,13 +68,12 @@ class Limits:
             raise UsageError("the memory limit must be at least 16MB")
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
-
-
 def parse_size(text: str) -> int:
     """`512MB`, `1GB`, `2GiB`, `300m` -> bytes (decimal and binary units both 1024-based:
     a memory limit is a rough bound, not an accounting figure)."""
-    match = _SIZE.match(text)
+    import re
+
+    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", text, re.IGNORECASE)
     if not match:
         raise UsageError(f"{text!r} is not a size: use a number with MB or GB, e.g. 512MB")
     number, unit = float(match.group(1)), match.group(2).lower().rstrip("b").rstrip("i")
@@ -101,6 +97,8 @@ def run(
     Raises UsageError (SQL errors, writes refused), QueryLimit (time, memory, size, or
     cancelled through `cancel`), LockTimeout (a writer held the index too long).
     """
+    import subprocess  # the parent's modules: the child, which imports this file, needs none
+
     request = {
         "index": str(index_path),
         "archive": [str(p) for p in archive_files],
@@ -119,7 +117,7 @@ def run(
         out, err, ready_at = _exchange(proc, json.dumps(request).encode(), limits, cancel)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.kill()  # answered or not, the child has nothing left to do
         proc.wait()
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None:
@@ -143,16 +141,19 @@ _ERRORS: dict[str, type[OrchsyncError]] = {
     "QueryLimit": QueryLimit,
     "LockTimeout": LockTimeout,
     "UsageError": UsageError,
+    "OrchsyncError": OrchsyncError,
 }
 
 
 def _exchange(
-    proc: subprocess.Popen[bytes],
+    proc: Any,
     request: bytes,
     limits: Limits,
     cancel: threading.Event | None,
 ) -> tuple[bytes, bytes, float | None]:
     """Send the request, collect stdout/stderr; kill the child on a deadline or a cancel."""
+    import selectors
+
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     try:
         proc.stdin.write(request)
@@ -197,10 +198,14 @@ def _too_long(limits: Limits) -> str:
 def _died(code: int | None, err: bytes, limits: Limits, ready_at: float | None) -> OrchsyncError:
     """The child ended without an answer: say what most likely ended it."""
     tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-    if code in (-signal.SIGXCPU, -signal.SIGKILL):
+    if code == -signal.SIGXCPU:  # its CPU time limit: the time limit, in CPU seconds
         return QueryLimit(_too_long(limits))
-    if "MemoryError" in tail[0] or "bad_alloc" in tail[0] or code == -signal.SIGABRT:
-        return QueryLimit(_memory_message(limits))
+    if (
+        "MemoryError" in tail[0]
+        or "bad_alloc" in tail[0]
+        or code in (-signal.SIGABRT, -signal.SIGKILL)
+    ):
+        return QueryLimit(_memory_message(limits))  # a failed allocation, or the OOM killer
     return OrchsyncError(f"the query process ended without an answer (exit {code}): {tail[0]}")
 
 
@@ -232,12 +237,16 @@ def main() -> None:
         response = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
     except MemoryError:
         response = {"ok": False, "error": "QueryLimit", "message": _memory_message(limits)}
+    except Exception as exc:  # a corrupt index, an engine failure: one line, not a traceback
+        message = f"the query could not run: {type(exc).__name__}: {exc}"
+        response = {"ok": False, "error": "OrchsyncError", "message": message}
     try:
         text = json.dumps(response, default=str, ensure_ascii=False)
     except MemoryError:
         text = json.dumps({"ok": False, "error": "QueryLimit", "message": _memory_message(limits)})
     answer.write(text.encode("utf-8"))
     answer.flush()
+    os._exit(0)  # nothing to flush or close: the index is attached read-only
 
 
 def _private_stdout() -> Any:
