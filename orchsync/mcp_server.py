@@ -28,6 +28,7 @@ import dataclasses
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,7 +42,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from orchsync import __version__
-from orchsync.errors import OrchsyncError, UnknownEntity, UsageError
+from orchsync.errors import OrchsyncError, QueryLimit, UnknownEntity, UsageError
 from orchsync.index.worker import Limits
 from orchsync.model import PRIORITIES, TASK_STATUSES
 from orchsync.repo import Repo
@@ -89,6 +90,7 @@ MAX_STRING_BYTES = 64 << 10  # any one string argument (UTF-8 bytes)
 MAX_RESULT_BYTES = 1 << 20  # a tool result as sent (JSON-RPC message, text and structured)
 # User SQL from agents: 10 s, 500 rows and 400 KiB of rows (text and structured copy of
 # them fit MAX_RESULT_BYTES), 512 MB for DuckDB; a cut result says `truncated: true`.
+QUERY_CONCURRENCY = 2  # queries running at once per server; more wait (each may use ~1.3 GB)
 QUERY_LIMITS = Limits(timeout=10.0, max_rows=QUERY_MAX_ROWS, max_bytes=400 << 10, bytes_error=False)
 
 _STATUSES = "|".join(TASK_STATUSES)
@@ -268,6 +270,7 @@ class _Face:
         self.connection_session = f"mcp-{uuid.uuid4().hex[:12]}"
         self.session: str | None = None  # the session file this connection started
         self._lock = threading.Lock()
+        self._queries = threading.BoundedSemaphore(QUERY_CONCURRENCY)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -702,7 +705,7 @@ class _Face:
 
         with self._call():
             target = query.sql_target(self.repo)  # may catch the index up: under the lock
-        with self._errors():
+        with self._errors(), self._query_slot(cancel):
             limits = dataclasses.replace(self.query_limits, max_rows=limit)
             result = query.run_sql(target, sql, limits, cancel=cancel)
         return {
@@ -711,6 +714,23 @@ class _Face:
             "count": len(result["rows"]),
             "truncated": result["truncated"] is not None,
         }
+
+    @contextmanager
+    def _query_slot(self, cancel: threading.Event) -> Iterator[None]:
+        """One of QUERY_CONCURRENCY slots, waited for up to the time limit of a query."""
+        deadline = time.monotonic() + self.query_limits.timeout
+        while not self._queries.acquire(timeout=0.05):
+            if cancel.is_set():
+                raise QueryLimit("the query was cancelled")
+            if time.monotonic() >= deadline:
+                raise QueryLimit(
+                    f"{QUERY_CONCURRENCY} queries of this connection are running; "
+                    "wait for one to finish"
+                )
+        try:
+            yield
+        finally:
+            self._queries.release()
 
     def log(
         self,

@@ -325,7 +325,7 @@ def sql_target(repo: Repo, *, at: str | None = None) -> SqlTarget:
     with reader(repo):
         pass  # catches the index up with git (and the journal) when it is behind
     index = Index(repo.index_path)
-    archive = ()
+    archive: tuple[Path, ...] = ()
     if index.archive_dir.is_dir():
         archive = tuple(
             p

@@ -404,6 +404,8 @@ def test_ordinary_sql_runs(orchsync, repo):
     )
     explain = query(orchsync, repo, "EXPLAIN SELECT * FROM tasks")
     analyze = query(orchsync, repo, "EXPLAIN ANALYZE SELECT count(*) FROM tasks")
+    commented = query(orchsync, repo, "EXPLAIN /* why */ ANALYZE -- slow?\n SELECT 1")
+    options = query(orchsync, repo, "EXPLAIN (FORMAT json) SELECT * FROM tasks")
     described = query(orchsync, repo, "DESCRIBE tasks", "--format", "json")
 
     assert (result.exit_code, result.stdout) == (
@@ -411,7 +413,7 @@ def test_ordinary_sql_runs(orchsync, repo):
         "status,n\ncompleted,1\nin_progress,1\npending,4\n",
     )
     assert explain.exit_code == 0 and "SEQ_SCAN" in explain.stdout.upper().replace(" ", "_")
-    assert analyze.exit_code == 0
+    assert analyze.exit_code == commented.exit_code == options.exit_code == 0
     assert described.exit_code == 0 and "code" in [
         c["column_name"] for c in json.loads(described.stdout)
     ]
@@ -625,6 +627,40 @@ def test_a_slow_query_blocks_no_other_tool_and_dies_when_cancelled(repo):
     assert seen["still_running"]
     assert "slow" not in seen  # cancelled, never answered
     assert seen["after"]["rows"] == [[7]]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_at_most_two_queries_run_at_once(repo):
+    """Each query process may take ~1.3 GB: a flood of calls must not multiply that."""
+
+    async def main() -> tuple[int, list[CallToolResult]]:
+        peak = 0
+        results: list[CallToolResult] = []
+        async with mcp_client(repo, "--query-timeout", "3") as s:
+            server = _server_pid(repo)
+
+            async def slow() -> None:
+                sql = "SELECT count(*) FROM range(5000000000000)"
+                results.append(await s.call_tool("orchestration_query", {"sql": sql}))
+
+            with anyio.fail_after(60):
+                async with anyio.create_task_group() as tg:
+                    for _ in range(4):
+                        tg.start_soon(slow)
+                    while len(results) < 4:
+                        peak = max(peak, len(_children(server)))
+                        await anyio.sleep(0.02)
+        return peak, results
+
+    peak, results = anyio.run(main)
+
+    assert peak == 2
+    assert all(r.is_error for r in results)
+    assert {text(r).split(": ", 1)[-1].split(";")[0] for r in results} <= {
+        "the query ran past its time limit of 3 s and was stopped",
+        "2 queries of this connection are running",
+    }
 
 
 @pytest.mark.slow

@@ -161,9 +161,11 @@ def _explains_a_select(con: duckdb.DuckDBPyConnection, text: str) -> bool:
     parenthesised option list, then the explained statement, parsed again on its own.
     Anything unexpected counts as not a SELECT: refusing a strange EXPLAIN costs nothing.
     """
-    tokens = [(pos, kind.name) for pos, kind in duckdb.tokenize(text) if kind.name != "comment"]
-    ends = [pos for pos, _ in tokens[1:]] + [len(text)]
-    words = [text[pos:end].strip() for (pos, _), end in zip(tokens, ends, strict=True)]
+    every = [(pos, kind.name) for pos, kind in duckdb.tokenize(text)]
+    ends = [pos for pos, _ in every[1:]] + [len(text)]
+    spans = [(pos, end, kind) for (pos, kind), end in zip(every, ends, strict=True)]
+    tokens = [(pos, kind) for pos, _, kind in spans if kind != "comment"]
+    words = [text[pos:end].strip() for pos, end, kind in spans if kind != "comment"]
     if not words or words[0].lower() != "explain":
         return False
     i = 1
@@ -172,7 +174,8 @@ def _explains_a_select(con: duckdb.DuckDBPyConnection, text: str) -> bool:
     elif i < len(words) and words[i] == "(" and _is_option_list(words, i):
         depth = 0
         while i < len(words):
-            depth += words[i].count("(") - words[i].count(")")
+            if tokens[i][1] == "operator":
+                depth += words[i].count("(") - words[i].count(")")
             i += 1
             if depth <= 0:
                 break
