@@ -7,6 +7,7 @@ Archived events leave the `events` table for `.git/orchsync/archive/*.parquet`; 
 from __future__ import annotations
 
 import uuid
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +60,9 @@ def archive_events(repo: Repo, before: str) -> dict[str, Any]:
             con.execute("ROLLBACK")
             target.unlink(missing_ok=True)
             raise
+        # Read-only on disk: user SQL may read this file, and must never rewrite it.
+        with suppress(OSError):
+            target.chmod(0o444)
         index.refresh_views(con)
     return {"archived": int(count), "file": str(target), "before": cutoff}
 

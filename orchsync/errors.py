@@ -14,6 +14,7 @@ __all__ = [
     "LockTimeout",
     "NotARepository",
     "OrchsyncError",
+    "QueryLimit",
     "SnapshotBlocked",
     "UnknownEntity",
     "UsageError",
@@ -34,6 +35,15 @@ class OrchsyncError(Exception):
 
 class UsageError(OrchsyncError):
     """Bad input to a command: an unknown status, an id in use, a malformed argument."""
+
+
+class QueryLimit(UsageError):
+    """A query of user SQL passed a bound: time, memory or result size.
+
+    Exit code 2 like any refused request: nothing was written, and the remedy is in the
+    caller's hands (a narrower query, or a larger `--timeout` / `--limit`). The message
+    names the bound that was hit.
+    """
 
 
 class InvalidId(OrchsyncError, ValueError):

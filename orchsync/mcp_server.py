@@ -10,20 +10,29 @@ commits and derives events. What this module adds is only what a connection know
   -> `Orchsync-Agent` / `Orchsync-Session` trailers and the events' agent and session;
 - errors: an `OrchsyncError` (or anything unexpected) becomes a tool error with its message,
   and the server keeps serving;
-- profiles: `core` (what an agent working a task needs) or `all`, to keep `tools/list` small.
+- profiles: `core` (what an agent working a task needs) or `all`, to keep `tools/list` small;
+- bounds: a string argument over MAX_STRING_BYTES is refused before any work, a result over
+  MAX_RESULT_BYTES has its longest list cut (and says `truncated: true`) or becomes an error,
+  and `orchestration_query` runs in a sandboxed child process with time, row and memory limits.
 
 Library calls run on worker threads, one at a time: DuckDB refuses a second handle on one file
 with another mode in the same process, and two writes of one connection should not race.
+User SQL is the exception: once the index is caught up (under the lock), the query runs in its
+own process, so a slow one holds no lock, never blocks another tool, and is killed when the
+client cancels the call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -33,11 +42,21 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from orchsync import __version__
-from orchsync.errors import OrchsyncError, UnknownEntity, UsageError
+from orchsync.errors import OrchsyncError, QueryLimit, UnknownEntity, UsageError
+from orchsync.index.worker import Limits
 from orchsync.model import PRIORITIES, TASK_STATUSES
 from orchsync.repo import Repo
 
-__all__ = ["ALL_TOOLS", "CORE_TOOLS", "build_server", "select_tools", "serve"]
+__all__ = [
+    "ALL_TOOLS",
+    "CORE_TOOLS",
+    "MAX_RESULT_BYTES",
+    "MAX_STRING_BYTES",
+    "QUERY_LIMITS",
+    "build_server",
+    "select_tools",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +86,12 @@ ALL_TOOLS = (
     "orchestration_rollback",
 )
 QUERY_MAX_ROWS = 500
+MAX_STRING_BYTES = 64 << 10  # any one string argument (UTF-8 bytes)
+MAX_RESULT_BYTES = 1 << 20  # a tool result as sent (JSON-RPC message, text and structured)
+# User SQL from agents: 10 s, 500 rows and 400 KiB of rows (text and structured copy of
+# them fit MAX_RESULT_BYTES), 512 MB for DuckDB; a cut result says `truncated: true`.
+QUERY_CONCURRENCY = 2  # queries running at once per server; more wait (each may use ~1.3 GB)
+QUERY_LIMITS = Limits(timeout=10.0, max_rows=QUERY_MAX_ROWS, max_bytes=400 << 10, bytes_error=False)
 
 _STATUSES = "|".join(TASK_STATUSES)
 _PRIORITIES = "|".join(PRIORITIES)
@@ -104,16 +129,114 @@ def select_tools(spec: str | None) -> list[str]:
     return chosen
 
 
-def serve(repo: Repo, tools: str | None = None) -> None:
+def serve(repo: Repo, tools: str | None = None, query_limits: Limits = QUERY_LIMITS) -> None:
     """Serve the selected tools over stdio until the client closes the connection."""
-    build_server(repo, select_tools(tools)).run("stdio")
+    import anyio
+
+    server = build_server(repo, select_tools(tools), query_limits=query_limits)
+    anyio.run(server.run_stdio_async)
 
 
-def build_server(repo: Repo, tools: Sequence[str] = CORE_TOOLS) -> MCPServer:
+class _GuardedServer(MCPServer):
+    """MCPServer with bounds on what goes in and out of a tool call, and our stdio transport."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> Any:
+        _check_sizes(arguments)
+        result = await super().call_tool(name, arguments, context)
+        if isinstance(result, CallToolResult):
+            return _bounded(result)
+        return result
+
+    async def run_stdio_async(self) -> None:
+        """Like MCPServer's, over `guarded_stdio`: malformed lines get JSON-RPC errors."""
+        from orchsync.mcp_stdio import guarded_stdio
+
+        lowlevel = self._lowlevel_server
+        async with guarded_stdio() as (read_stream, write_stream):
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+
+def _check_sizes(value: Any, where: str = "") -> None:
+    """Refuse a string argument over MAX_STRING_BYTES, wherever it sits in the arguments."""
+    if isinstance(value, str):
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > MAX_STRING_BYTES:
+            raise ToolError(
+                f"argument {where or '(value)'} is {size} bytes; "
+                f"the limit is {MAX_STRING_BYTES // 1024} KiB per string"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_sizes(str(key), f"{where}.{key}" if where else "a key")
+            _check_sizes(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_sizes(item, f"{where}[{i}]")
+
+
+def _wire_size(result: CallToolResult) -> int:
+    return len(result.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8"))
+
+
+def _bounded(result: CallToolResult) -> CallToolResult:
+    """A result that fits MAX_RESULT_BYTES: structured results get compact JSON text (not
+    the SDK's indented copy), and the longest list in one is cut to fit, with
+    `truncated: true`; anything else too large becomes an error that says so."""
+    data = result.structured_content
+    if data is not None and not result.is_error:
+        result = _structured(data)
+    if _wire_size(result) <= MAX_RESULT_BYTES:
+        return result
+    lists = (
+        [k for k, v in (data or {}).items() if isinstance(v, list)] if not result.is_error else []
+    )
+    if data is not None and lists:
+        key = max(lists, key=lambda k: len(json.dumps(data[k], default=str)))
+        items = data[key]
+        low, high = 0, len(items)  # the most items that fit: binary search on the cut
+        while low < high:
+            mid = (low + high + 1) // 2
+            if _wire_size(_structured(_cut(data, key, mid))) <= MAX_RESULT_BYTES:
+                low = mid
+            else:
+                high = mid - 1
+        fitted = _structured(_cut(data, key, low))
+        if _wire_size(fitted) <= MAX_RESULT_BYTES:
+            return fitted
+    return CallToolResult(
+        content=[
+            TextContent(
+                type="text",
+                text=f"the result is {_wire_size(result)} bytes, over the "
+                f"{MAX_RESULT_BYTES >> 20} MiB limit of a tool result: ask for less "
+                "(a limit, a filter, a token budget)",
+            )
+        ],
+        is_error=True,
+    )
+
+
+def _cut(data: dict[str, Any], key: str, keep: int) -> dict[str, Any]:
+    out = {**data, key: data[key][:keep], "truncated": True}
+    if "count" in out:
+        out["count"] = keep
+    return out
+
+
+def _structured(data: dict[str, Any]) -> CallToolResult:
+    text = json.dumps(data, default=str, ensure_ascii=False)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+def build_server(
+    repo: Repo, tools: Sequence[str] = CORE_TOOLS, *, query_limits: Limits = QUERY_LIMITS
+) -> MCPServer:
     """An MCPServer exposing `tools` (names from ALL_TOOLS) and the sprint/task resources."""
-    face = _Face(repo)
+    face = _Face(repo, query_limits)
     registry = face.tools()
-    server = MCPServer(
+    server = _GuardedServer(
         name="orchsync",
         version=__version__,
         instructions=(
@@ -140,28 +263,35 @@ def build_server(repo: Repo, tools: Sequence[str] = CORE_TOOLS) -> MCPServer:
 class _Face:
     """The tool functions, bound to one repository and one connection."""
 
-    def __init__(self, repo: Repo) -> None:
+    def __init__(self, repo: Repo, query_limits: Limits = QUERY_LIMITS) -> None:
         self.repo = repo
+        self.query_limits = query_limits
         # stdio: one connection per process, so connection state lives here
         self.connection_session = f"mcp-{uuid.uuid4().hex[:12]}"
         self.session: str | None = None  # the session file this connection started
         self._lock = threading.Lock()
+        self._queries = threading.BoundedSemaphore(QUERY_CONCURRENCY)
 
     # --- plumbing ------------------------------------------------------------------------------
 
     @contextmanager
     def _call(self) -> Iterator[None]:
         """One library call at a time; its errors become tool errors with the same message."""
-        with self._lock:
-            try:
-                yield
-            except (ToolError, ResourceError):
-                raise
-            except OrchsyncError as exc:
-                raise ToolError(str(exc)) from exc
-            except Exception as exc:
-                log.exception("unexpected error in a tool call")
-                raise ToolError(f"internal error ({type(exc).__name__}): {exc}") from exc
+        with self._lock, self._errors():
+            yield
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """A library error becomes a tool error with the same message."""
+        try:
+            yield
+        except (ToolError, ResourceError):
+            raise
+        except OrchsyncError as exc:
+            raise ToolError(str(exc)) from exc
+        except Exception as exc:
+            log.exception("unexpected error in a tool call")
+            raise ToolError(f"internal error ({type(exc).__name__}): {exc}") from exc
 
     def _who(self, ctx: Context, session: str | None) -> tuple[str | None, str]:
         """(actor, session) of a write: the client's name, and the session it works in.
@@ -242,7 +372,8 @@ class _Face:
             (
                 self.query,
                 "Read-only SQL over the index (views orchestration_sprints, orchestration_tasks, "
-                f"orchestration_events; tables tasks, sprints, events, ...). At most {QUERY_MAX_ROWS} rows.",
+                "orchestration_events; tables tasks, sprints, events, ...). No files or URLs; "
+                f"{self.query_limits.timeout:g} s, {QUERY_MAX_ROWS} rows.",
                 read,
             ),
             (
@@ -551,19 +682,55 @@ class _Face:
             )
         return {"events": rows, "count": len(rows)}
 
-    def query(
-        self, sql: Annotated[str, Field(description="One SELECT statement")]
+    async def query(
+        self,
+        sql: Annotated[str, Field(description="One SELECT statement")],
+        limit: Annotated[
+            int, Field(ge=1, le=QUERY_MAX_ROWS, description="Most rows to return")
+        ] = QUERY_MAX_ROWS,
     ) -> dict[str, Any]:
+        """Off the event loop and off the lock; a cancelled call kills the query's process."""
+        import anyio.to_thread
+
+        cancel = threading.Event()
+        try:
+            return await anyio.to_thread.run_sync(
+                partial(self._query, sql, limit, cancel), abandon_on_cancel=True
+            )
+        finally:
+            cancel.set()
+
+    def _query(self, sql: str, limit: int, cancel: threading.Event) -> dict[str, Any]:
         from orchsync import query
 
-        with self._call(), query.reader(self.repo) as con:
-            columns, rows = query.run_sql(con, sql)
+        with self._call():
+            target = query.sql_target(self.repo)  # may catch the index up: under the lock
+        with self._errors(), self._query_slot(cancel):
+            limits = dataclasses.replace(self.query_limits, max_rows=limit)
+            result = query.run_sql(target, sql, limits, cancel=cancel)
         return {
-            "columns": columns,
-            "rows": [list(r) for r in rows[:QUERY_MAX_ROWS]],
-            "count": len(rows),
-            "truncated": len(rows) > QUERY_MAX_ROWS,
+            "columns": result["columns"],
+            "rows": result["rows"],
+            "count": len(result["rows"]),
+            "truncated": result["truncated"] is not None,
         }
+
+    @contextmanager
+    def _query_slot(self, cancel: threading.Event) -> Iterator[None]:
+        """One of QUERY_CONCURRENCY slots, waited for up to the time limit of a query."""
+        deadline = time.monotonic() + self.query_limits.timeout
+        while not self._queries.acquire(timeout=0.05):
+            if cancel.is_set():
+                raise QueryLimit("the query was cancelled")
+            if time.monotonic() >= deadline:
+                raise QueryLimit(
+                    f"{QUERY_CONCURRENCY} queries of this connection are running; "
+                    "wait for one to finish"
+                )
+        try:
+            yield
+        finally:
+            self._queries.release()
 
     def log(
         self,
@@ -612,7 +779,13 @@ class _Face:
         with self._lock:
             try:
                 target = resolve(self.repo, key, prefix_ok=False)
-                return read_for_edit(self.repo.root, target.path).decode("utf-8", "replace")
+                data = read_for_edit(self.repo.root, target.path)
+                if len(data) > MAX_RESULT_BYTES // 2:
+                    raise ResourceError(
+                        f"{target.path} is {len(data)} bytes; resources are served up to "
+                        f"{MAX_RESULT_BYTES // 2 >> 10} KiB (read the file from the repository)"
+                    )
+                return data.decode("utf-8", "replace")
             except UnknownEntity as exc:
                 raise ResourceNotFoundError(str(exc)) from exc
             except (OrchsyncError, OSError) as exc:

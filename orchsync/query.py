@@ -12,27 +12,33 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchsync.config import Config, load_config
 from orchsync.duck import duckdb
-from orchsync.errors import LockTimeout, OrchsyncError, UsageError
+from orchsync.errors import LockTimeout, OrchsyncError
 from orchsync.index import SCHEMA_VERSION, Index, IndexMissing
 from orchsync.index.journal import pending as journal_pending
 from orchsync.query_state import expected_tip, parse_since
 from orchsync.repo import Repo
+
+if TYPE_CHECKING:
+    from orchsync.index.worker import Limits
 
 RUNNING_SYNC_WAIT = 30.0  # how long a reader waits for a running sync before catching up itself
 WRITER_LOCK = "index-writer.lock"  # flocked by the daemon while it writes the index (warm.py)
 READ_WAIT = 15.0  # how long a reader waits for that writer
 
 __all__ = [
+    "SqlTarget",
     "events",
     "reader",
     "run_sql",
     "sprints",
+    "sql_target",
     "stats",
     "tasks",
 ]
@@ -272,6 +278,12 @@ def _corrupt(index: Index) -> bool:
 @contextmanager
 def _reader_at(repo: Repo, rev: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """Time travel: an index of the tree at a revision, built once and kept per commit."""
+    with _index_at(repo, rev).reader() as con:
+        yield con
+
+
+def _index_at(repo: Repo, rev: str) -> Index:
+    """The index of the tree at `rev` (`.git/orchsync/at/<sha>.duckdb`), built if missing."""
     from orchsync.gitstore import GitStore
     from orchsync.indexer import catch_up
     from orchsync.lock import FileLock
@@ -288,8 +300,57 @@ def _reader_at(repo: Repo, rev: str) -> Iterator[duckdb.DuckDBPyConnection]:
                 tmp.path.unlink(missing_ok=True)
                 catch_up(repo, store, config, index=tmp, at=commit, full=True)
                 tmp.path.replace(path)
-    with index.reader() as con:
-        yield con
+    return index
+
+
+# --- user SQL --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SqlTarget:
+    """The files user SQL may read: an index, and the archived events it shows."""
+
+    index: Path
+    archive: tuple[Path, ...] = ()
+
+
+def sql_target(repo: Repo, *, at: str | None = None) -> SqlTarget:
+    """The index user SQL runs on, caught up with git first (or built for revision `at`).
+
+    Archive files are listed one by one (regular files only: never a link's target), so the
+    sandbox can allow exactly them and no folder.
+    """
+    if at is not None:
+        return SqlTarget(_index_at(repo, at).path)
+    with reader(repo):
+        pass  # catches the index up with git (and the journal) when it is behind
+    index = Index(repo.index_path)
+    archive: tuple[Path, ...] = ()
+    if index.archive_dir.is_dir():
+        archive = tuple(
+            p
+            for p in sorted(index.archive_dir.glob("*.parquet"))
+            if p.is_file() and not p.is_symlink()
+        )
+    return SqlTarget(index.path, archive)
+
+
+def run_sql(
+    target: SqlTarget,
+    sql: str,
+    limits: Limits | None = None,
+    *,
+    cancel: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Any read-only SQL over the index, sandboxed and bounded (see `index/sandbox.py`).
+
+    Returns {"columns", "rows", "truncated" (None, "rows" or "bytes"), "ms"}. Writes,
+    files, URLs and extensions are refused (UsageError); a query past its time, memory or
+    size limit is a QueryLimit error; `cancel` set from another thread stops it at once.
+    """
+    from orchsync.index.worker import Limits, run
+
+    return run(target.index, target.archive, sql, limits or Limits(), cancel=cancel)
 
 
 # --- listings --------------------------------------------------------------------------------
@@ -426,31 +487,6 @@ def events(
         if isinstance(row.get("payload"), str):
             row["payload"] = json.loads(row["payload"])
     return rows
-
-
-# Statement types a query may run: reads only. Checked on DuckDB's own parse of every
-# statement, so a comment or a `SELECT 1;` in front of a COPY ... TO cannot slip past.
-_READ_STATEMENTS = {"SELECT", "EXPLAIN"}
-
-
-def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Any read-only SQL over the index; writes are refused (the connection is read-only too)."""
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise UsageError(f"SQL error: {exc}") from exc
-    if any(s.type.name not in _READ_STATEMENTS for s in statements):
-        raise UsageError(
-            "orchsync query is read-only: the index is rebuilt from git; edit the files instead"
-        )
-    try:
-        cur = con.execute(sql)
-    except duckdb.Error as exc:
-        raise UsageError(f"SQL error: {exc}") from exc
-    if cur.description is None:
-        return [], []
-    cols = [d[0] for d in cur.description]
-    return cols, [tuple(_plain(v) for v in row) for row in cur.fetchall()]
 
 
 def stats(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

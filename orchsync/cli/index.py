@@ -255,20 +255,60 @@ def events_archive(ctx: click.Context, before: str, as_json: bool) -> None:
 @click.command()
 @click.argument("sql")
 @click.option("--at", "at", metavar="REV", help="Query the index as of a git revision.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop the query after this long (exit 2).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Print at most N rows (a note on stderr says when rows were left out). Default: all.",
+)
+@click.option(
+    "--memory-limit",
+    default="512MB",
+    show_default=True,
+    metavar="SIZE",
+    help="DuckDB memory for the query (exit 2 when it needs more).",
+)
 @output_options
 @repo_option
-def query(repo: Repo, sql: str, at: str | None, fmt: str) -> None:
-    """Run read-only SQL over the index (views orchestration_sprints, _tasks, _events)."""
+def query(
+    repo: Repo,
+    sql: str,
+    at: str | None,
+    timeout: float,
+    limit: int | None,
+    memory_limit: str,
+    fmt: str,
+) -> None:
+    """Run read-only SQL over the index (views orchestration_sprints, _tasks, _events).
 
-    def compute() -> list:
+    The query runs sandboxed: it reads the index and nothing else (no files, URLs or
+    extensions), and is stopped past its time, memory or size limit.
+    """
+    from orchsync.index.worker import Limits, parse_size
+
+    limits = Limits(timeout=timeout, max_rows=limit, memory=parse_size(memory_limit))
+
+    def compute() -> dict:
         from orchsync import query as q
 
-        with q.reader(repo, at=at) as con:
-            columns, rows = q.run_sql(con, sql)
-        return [columns, [list(r) for r in rows]]
+        result = q.run_sql(q.sql_target(repo, at=at), sql, limits)
+        return {k: result[k] for k in ("columns", "rows", "truncated")}
 
-    columns, rows = cached(repo, "query", {"sql": sql, "at": at}, compute)
+    key = {"sql": sql, "at": at, "limit": limit, "memory": limits.memory}
+    result = cached(repo, "query", key, compute)
+    columns, rows = result["columns"], result["rows"]
     render_rows([dict(zip(columns, r, strict=True)) for r in rows], fmt, columns, empty="(no rows)")
+    if result["truncated"]:
+        click.echo(f"(stopped at {len(rows)} rows: --limit {limit})", err=True)
 
 
 @click.command()

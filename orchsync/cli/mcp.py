@@ -18,15 +18,36 @@ __all__ = ["mcp"]
     metavar="core|all|NAME,...",
     help="Tools to serve: the core profile, all of them, or names (orchestration_ prefix optional).",
 )
+@click.option(
+    "--query-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time limit of one orchestration_query call.",
+)
+@click.option(
+    "--query-memory-limit",
+    default="512MB",
+    show_default=True,
+    metavar="SIZE",
+    help="DuckDB memory of one orchestration_query call.",
+)
 @repo_option
-def mcp(repo: Repo, tools: str) -> None:
+def mcp(repo: Repo, tools: str, query_timeout: float, query_memory_limit: str) -> None:
     """Serve tools and resources over stdio to an MCP client (Claude Code, Claude Desktop, ...).
 
     Writes are attributed to the client's name (Orchsync-Agent) and to a session
     (Orchsync-Session): a tool's `session` argument, else the session file the connection
     started, else one id per connection.
     """
-    from orchsync.mcp_server import select_tools, serve
+    import dataclasses
+
+    from orchsync.index.worker import parse_size
+    from orchsync.mcp_server import QUERY_LIMITS, select_tools, serve
 
     select_tools(tools)  # a bad --tools is a usage error before the server starts
-    serve(repo, tools)
+    limits = dataclasses.replace(
+        QUERY_LIMITS, timeout=query_timeout, memory=parse_size(query_memory_limit)
+    )
+    serve(repo, tools, query_limits=limits)
