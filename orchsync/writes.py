@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from orchsync.errors import OrchsyncError
+from orchsync.faults import RETRY_COMMAND, storage
 from orchsync.model import content_hash
 
 __all__ = ["ConcurrentEdit", "atomic_write", "replace_if_unchanged"]
@@ -22,7 +23,15 @@ class ConcurrentEdit(OrchsyncError):
 
 
 def atomic_write(path: Path, data: bytes, *, exclusive: bool = False) -> None:
-    """Write all of `data` or nothing; with `exclusive`, refuse to replace an existing file."""
+    """Write all of `data` or nothing; with `exclusive`, refuse to replace an existing file.
+
+    A disk that refuses the write raises a `StorageFault` and leaves the file as it was.
+    """
+    with storage(path, retry=RETRY_COMMAND, note="nothing was written"):
+        _atomic_write(path, data, exclusive)
+
+
+def _atomic_write(path: Path, data: bytes, exclusive: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".orchsync-tmp")
     try:
