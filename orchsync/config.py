@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,8 +135,9 @@ def load_config(root: Path) -> Config:
         try:
             tmp.write_text(json.dumps({"stamp": stamp, "config": asdict(config)}), encoding="utf-8")
             tmp.replace(memo)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        except OSError:  # a memo that cannot be written is only slower
+            with suppress(OSError):
+                tmp.unlink()
     return config
 
 

@@ -36,10 +36,22 @@ class FileLock:
         self._fd: int | None = None
 
     def _open(self) -> int:
-        """The lock file, created if needed; a folder that refuses it is a StorageFault."""
+        """The lock file, created if needed; a folder that refuses it is a StorageFault.
+
+        An existing lock file on a read-only file system is opened read-only: an flock
+        needs no write access, so "is the daemon running" still has its answer there.
+        """
         with storage(self.path, root=self.root, retry=RETRY_COMMAND):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise
+                try:
+                    return os.open(self.path, os.O_RDONLY)
+                except OSError:
+                    raise exc from None
 
     def try_acquire(self) -> bool:
         fd = self._open()

@@ -274,8 +274,9 @@ def _corrupt(index: Index) -> bool:
     except LockTimeout:
         return False
     except duckdb.Error:
-        index.path.unlink(missing_ok=True)
-        index.path.with_suffix(index.path.suffix + ".wal").unlink(missing_ok=True)
+        with index.faults():
+            index.path.unlink(missing_ok=True)
+            index.path.with_suffix(index.path.suffix + ".wal").unlink(missing_ok=True)
         return True
 
 
