@@ -282,7 +282,8 @@ class GitStore:
         msg_hook = hooks / "commit-msg"
         if msg_hook.is_file() and os.access(msg_hook, os.X_OK):
             msg_file = self.repo.ensure_runtime() / "COMMIT_EDITMSG"
-            msg_file.write_text(message, encoding="utf-8")
+            with storage(msg_file, root=self.repo.root):
+                msg_file.write_text(message, encoding="utf-8")
             r = subprocess.run(
                 [str(msg_hook), str(msg_file)], cwd=self.repo.root, capture_output=True, text=True
             )

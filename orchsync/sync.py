@@ -306,7 +306,8 @@ def _told(
     """The fault, saying what became of the edits (committed or on disk) and what to do."""
     if exc.reason is None or exc.note is not None:
         return exc
-    files = result.files or wanted or _pending_or_none(repo)
+    asked = wanted if wanted != [DELEGATION] else None  # the whole tree: say which files
+    files = result.files or asked or _pending_or_none(repo)
     if result.commit:  # committed; only the user's git index could not follow
         note = (
             f"{edits_note(files, committed=True)} ({result.commit[:12]}), but your git index "
