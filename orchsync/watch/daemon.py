@@ -414,7 +414,7 @@ class Daemon:
         what = f"{exc.reason} writing {exc.target}" if exc.reason else str(exc)
         if self._fault is None or self._fault["what"] != what:
             logger.error(
-                "fault: %s; %s; %s wait on disk, retried every %.0f s at most",
+                "fault: %s; %s; %s on disk, not committed yet; retrying, every %.0f s at most",
                 what,
                 exc.remedy or "see the message above",
                 _changes(len(self.queue)),
