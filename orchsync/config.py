@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,8 +145,9 @@ def load_config(root: Path) -> Config:
         try:
             tmp.write_text(json.dumps({"stamp": stamp, "config": asdict(config)}), encoding="utf-8")
             tmp.replace(memo)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        except OSError:  # a memo that cannot be written is only slower
+            with suppress(OSError):
+                tmp.unlink()
     return config
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "OrchsyncError",
     "QueryLimit",
     "SnapshotBlocked",
+    "StorageFault",
     "UnknownEntity",
     "UsageError",
 ]
@@ -68,3 +69,38 @@ class LockTimeout(OrchsyncError):
     """A lock (ours or git's index.lock) stayed held past the retry budget."""
 
     exit_code = ExitCode.FINDINGS
+
+
+class StorageFault(OrchsyncError):
+    """A write the storage refused: disk full, read-only file system, no permission, I/O error.
+
+    A state, not a crash: the daemon reports it and retries, a command exits 1 with this one
+    line. `orchsync.faults` builds it at the store boundaries (git objects and refs, the
+    user's git index, the DuckDB index, the runtime folder); the message says what failed
+    (`reason` writing `target`), what became of the user's edits (`note`), and what to do
+    (`remedy`, then `retry`). Only the message crosses the daemon's socket, so everything a
+    user needs is in it.
+    """
+
+    exit_code = ExitCode.FINDINGS
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errno: int | None = None,
+        target: str | None = None,
+        reason: str | None = None,
+        note: str | None = None,
+        remedy: str | None = None,
+        retry: str | None = None,
+        commit: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.errno = errno
+        self.target = target  # what was being written, e.g. ".git/objects"
+        self.reason = reason  # e.g. "disk full (ENOSPC)"
+        self.note = note  # e.g. "the edit to delegation/x.md is on disk, not committed yet"
+        self.remedy = remedy  # e.g. "free space on /home"
+        self.retry = retry  # e.g. "then run `orchsync sync`"
+        self.commit = commit  # the snapshot that landed before the fault, if one did

@@ -90,9 +90,13 @@ def fix_ids(
         return {"renames": [r.to_dict() for r in renames], "commit": None, "dry_run": True}
     touched = _apply(repo, renames)
     from orchsync.sync import sync
+    from orchsync.uncommitted import after_write
 
     subject = f"fix-ids: renamed {len(renames)} duplicate id{'s' if len(renames) != 1 else ''}"
-    result = sync(repo, touched, actor=actor, session=session, subject=subject, raise_blocked=True)
+    with after_write(repo, touched, subject):
+        result = sync(
+            repo, touched, actor=actor, session=session, subject=subject, raise_blocked=True
+        )
     return {"renames": [r.to_dict() for r in renames], "commit": result.commit, "dry_run": False}
 
 

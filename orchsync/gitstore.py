@@ -13,14 +13,17 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pygit2
 from pygit2.enums import FileMode
 
 from orchsync.errors import LockTimeout, SnapshotBlocked
+from orchsync.faults import fault_errno, storage
 from orchsync.fsread import is_beyond_link
 from orchsync.gitstate import DETACHED, IN_PROGRESS_REASONS, UNBORN, unmerged_reason
 from orchsync.layout import DELEGATION
@@ -162,7 +165,13 @@ class GitStore:
     # --- writing -------------------------------------------------------------------------
 
     def write_blob(self, data: bytes) -> str:
-        return str(self.git.create_blob(data))
+        with self._writing("objects"):
+            return str(self.git.create_blob(data))
+
+    def _writing(self, what: str) -> Any:
+        """Storage errors while writing `what` (under the git dir) as `StorageFault`."""
+        base = self.repo.git_dir if what == "index" else self.repo.common_dir
+        return storage(base / what, root=self.repo.root)
 
     def commit(
         self,
@@ -180,34 +189,69 @@ class GitStore:
         self._refuse_unsigned()
         parent = self.git[expected_parent] if expected_parent else None
         base_tree = parent.tree if parent is not None else None  # type: ignore[union-attr]
-        tree_id = _build_tree(self.git, base_tree, changes)
-        if tree_id is None:
-            tree_id = self.git.TreeBuilder().write()
+        with self._writing("objects"):
+            tree_id = _build_tree(self.git, base_tree, changes)
+            if tree_id is None:
+                tree_id = self.git.TreeBuilder().write()
         if run_hooks:
             message = self._run_hooks(message)
         sig = self._signature()
-        oid = self.git.create_commit(
-            None, sig, sig, message, tree_id, [parent.id] if parent is not None else []
-        )
-        reflog = "orchsync: " + message.split("\n", 1)[0]
+        with self._writing("objects"):
+            oid = self.git.create_commit(
+                None, sig, sig, message, tree_id, [parent.id] if parent is not None else []
+            )
+        self.move_ref(ref, str(oid), expected_parent, "orchsync: " + message.split("\n", 1)[0])
+        commit = self.git[oid]
+        return Snapshot(str(oid), ref, commit_time_iso(commit))  # type: ignore[arg-type]
+
+    def move_ref(self, ref: str, new: str, expected: str | None, reflog: str) -> None:
+        """Point `ref` at `new` if it still points at `expected` (compare-and-swap).
+
+        Raises `RefMoved` when it does not, `StorageFault` when the ref could not be written.
+        """
         try:
             existing = self.git.lookup_reference(ref)
         except KeyError:
             existing = None
+        with self._writing("refs"):
+            try:
+                if existing is None:
+                    # A first commit, or a dedicated ref's first snapshot (its parent is the
+                    # branch tip).
+                    if expected is not None and not self._shadows(ref):
+                        raise RefMoved(ref)
+                    self.git.create_reference_direct(ref, new, False, message=reflog)
+                else:
+                    if str(existing.target) != expected:
+                        raise RefMoved(ref)
+                    existing.set_target(new, reflog)  # compare-and-swap against the value read
+            except pygit2.GitError as exc:
+                # Someone moved it, or holds its lock (a `git commit` at this instant):
+                # either way the caller recomputes on the tip. Unless the disk refused.
+                unmoved = self._ref_target(ref) == expected
+                if unmoved and fault_errno(exc, self.repo.common_dir / "refs") is not None:
+                    raise
+                raise RefMoved(ref) from exc
+
+    def undo_commit(self, ref: str, commit: str, parent: str | None) -> bool:
+        """Move `ref` back from `commit` to `parent`, if nothing moved it since; True if done.
+
+        For a snapshot whose git-index update failed: better no commit than a commit the
+        user's index silently reverts (see `sync`). Never raises.
+        """
+        if parent is None:
+            return False
         try:
-            if existing is None:
-                # A first commit, or a dedicated ref's first snapshot (its parent is the branch tip).
-                if expected_parent is not None and not self._shadows(ref):
-                    raise RefMoved(ref)
-                self.git.create_reference_direct(ref, oid, False, message=reflog)
-            else:
-                if str(existing.target) != expected_parent:
-                    raise RefMoved(ref)
-                existing.set_target(oid, reflog)  # compare-and-swap against the value read above
-        except pygit2.GitError as exc:
-            raise RefMoved(ref) from exc
-        commit = self.git[oid]
-        return Snapshot(str(oid), ref, commit_time_iso(commit))  # type: ignore[arg-type]
+            self.move_ref(ref, parent, commit, "orchsync: undo snapshot (git index not writable)")
+        except Exception:
+            return False
+        return True
+
+    def _ref_target(self, ref: str) -> str | None:
+        try:
+            return str(self.git.lookup_reference(ref).target)
+        except (KeyError, pygit2.GitError):
+            return None
 
     def _shadows(self, ref: str) -> bool:
         return bool(self.target_ref_config) and ref != self.branch()
@@ -260,7 +304,8 @@ class GitStore:
         msg_hook = hooks / "commit-msg"
         if msg_hook.is_file() and os.access(msg_hook, os.X_OK):
             msg_file = self.repo.ensure_runtime() / "COMMIT_EDITMSG"
-            msg_file.write_text(message, encoding="utf-8")
+            with storage(msg_file, root=self.repo.root):
+                msg_file.write_text(message, encoding="utf-8")
             r = subprocess.run(
                 [str(msg_hook), str(msg_file)], cwd=self.repo.root, capture_output=True, text=True
             )
@@ -303,6 +348,23 @@ class GitStore:
         self.wait_for_index_lock()
         index = (git or self.git).index
         index.read(False)
+        try:
+            self._update_entries(index, committed, old_blobs, disk_hashes)
+        except BaseException:
+            # Drop what was changed in memory and not written: an index kept read between
+            # syncs (the daemon's) would otherwise take it for what is on disk, and read
+            # the old entries as the user's staged work.
+            with suppress(Exception):
+                index.read(True)
+            raise
+
+    def _update_entries(
+        self,
+        index: pygit2.Index,
+        committed: dict[str, tuple[str, int] | None],
+        old_blobs: dict[str, str | None],
+        disk_hashes: dict[str, str],
+    ) -> None:
         changed = False
         for path, new in committed.items():
             try:
@@ -317,20 +379,24 @@ class GitStore:
                     changed = True
                 continue
             blob_id, mode = new
-            if disk_hashes.get(path) == blob_id and _recordable(self.repo.root, path, mode):
-                index.add(path)  # real stat data, so `git status` does not re-hash it
-                # Rewritten since sync read it: stage what was committed, not the newer bytes.
-                entry = index[path]
-                if str(entry.id) != blob_id or entry.mode != mode:
-                    index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob_id), mode))
-            else:
+            if not (
+                disk_hashes.get(path) == blob_id
+                and _recordable(self.repo.root, path, mode)
+                and _add_from_disk(index, path, blob_id, mode)
+            ):
                 index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob_id), mode))
             changed = True
         if changed:
-            try:
-                index.write()
-            except pygit2.GitError as exc:
-                raise LockTimeout(f"could not update the git index: {exc}") from exc
+            with self._writing("index"):
+                try:
+                    index.write()
+                except pygit2.GitError as exc:
+                    if not (self.repo.git_dir / "index.lock").exists():
+                        raise  # no lock in the way: a storage fault (or a bug to show)
+                    raise LockTimeout(
+                        f"could not update the git index: {self.repo.git_dir / 'index.lock'} "
+                        "appeared (another git process)"
+                    ) from exc
 
     # --- history -------------------------------------------------------------------------
 
@@ -431,6 +497,23 @@ def _recordable(root: Path, path: str, mode: int) -> bool:
     if mode == FileMode.LINK:
         return stat.S_ISLNK(st.st_mode)
     return stat.S_ISREG(st.st_mode)
+
+
+def _add_from_disk(index: pygit2.Index, path: str, blob_id: str, mode: int) -> bool:
+    """Stage `path` from the work tree, with real stat data, if it still holds `blob_id` as `mode`.
+
+    With stat data `git status` does not re-hash the file. libgit2 stats the file and then
+    reads that many bytes; a writer that rewrites the file in between (a save, another
+    sync's write command) makes it fail ("failed to read file into stream") or stage the
+    newer bytes. Either way the caller stages the committed blob without stat data instead:
+    git then re-hashes that one file, and sees the newer bytes as a change, as they are.
+    """
+    try:
+        index.add(path)
+    except (pygit2.GitError, OSError):
+        return False
+    entry = index[path]
+    return str(entry.id) == blob_id and entry.mode == mode
 
 
 def paths_under(paths: Iterable[str], prefix: str) -> list[str]:

@@ -7,6 +7,7 @@ write each, so concurrent writers never interleave inside a line.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import uuid
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchsync.events import PREFIX, Event
+from orchsync.faults import RETRY_COMMAND, storage
 from orchsync.model import entity_id
 
 __all__ = ["append", "is_behind", "journal_event", "read_all", "read_since", "sizes"]
@@ -51,15 +53,26 @@ def journal_event(
 
 
 def append(journal_dir: Path, events: list[Event]) -> None:
-    journal_dir.mkdir(parents=True, exist_ok=True)
-    for ev in events:
-        month = (ev.emitted_at or "")[:7] or "unknown"
-        line = json.dumps(ev.to_row(), default=str, ensure_ascii=False) + "\n"
-        fd = os.open(journal_dir / f"{month}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode("utf-8"))
-        finally:
-            os.close(fd)
+    """Append events, one line each; a disk that refuses them raises a `StorageFault`.
+
+    A line the disk took only in part is a torn line, which `read_all` skips; the next
+    append starts on a line of its own, so the torn one costs no other event.
+    """
+    with storage(journal_dir, retry=RETRY_COMMAND):
+        journal_dir.mkdir(parents=True, exist_ok=True)
+        for ev in events:
+            month = (ev.emitted_at or "")[:7] or "unknown"
+            line = (json.dumps(ev.to_row(), default=str, ensure_ascii=False) + "\n").encode()
+            path = journal_dir / f"{month}.jsonl"
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    line = b"\n" + line  # after a torn line
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            finally:
+                os.close(fd)
 
 
 def read_all(journal_dir: Path) -> Iterator[dict[str, Any]]:

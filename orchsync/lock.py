@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from orchsync.errors import LockTimeout
+from orchsync.faults import RETRY_COMMAND, storage
 
 __all__ = ["FileLock"]
 
@@ -21,15 +22,39 @@ __all__ = ["FileLock"]
 class FileLock:
     """An exclusive flock with a timeout; re-entrant within one object is not supported."""
 
-    def __init__(self, path: Path, timeout: float = 30.0, what: str = "the orchsync lock") -> None:
+    def __init__(
+        self,
+        path: Path,
+        timeout: float = 30.0,
+        what: str = "the orchsync lock",
+        root: Path | None = None,
+    ) -> None:
         self.path = path
         self.timeout = timeout
         self.what = what
+        self.root = root  # to show the path relative to, in a StorageFault
         self._fd: int | None = None
 
+    def _open(self) -> int:
+        """The lock file, created if needed; a folder that refuses it is a StorageFault.
+
+        An existing lock file on a read-only file system is opened read-only: an flock
+        needs no write access, so "is the daemon running" still has its answer there.
+        """
+        with storage(self.path, root=self.root, retry=RETRY_COMMAND):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise
+                try:
+                    return os.open(self.path, os.O_RDONLY)
+                except OSError:
+                    raise exc from None
+
     def try_acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -49,7 +74,7 @@ class FileLock:
         """
         if self.try_acquire():
             return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
         got = threading.Event()
         guard = threading.Lock()
         abandoned = False
@@ -78,10 +103,16 @@ class FileLock:
         return self
 
     def write_info(self, text: str) -> None:
-        """Record who holds the lock (for `status`); informative only, never trusted for liveness."""
+        """Record who holds the lock (for `status`); informative only, never trusted for liveness.
+
+        So a disk that refuses these few bytes is no reason to fail: the lock is held.
+        """
         assert self._fd is not None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, text.encode(), 0)
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, text.encode(), 0)
+        except OSError:
+            pass
 
     def release(self) -> None:
         if self._fd is not None:

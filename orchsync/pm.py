@@ -327,15 +327,14 @@ def _sync(
     subject: str | None = None,
 ) -> PmResult:
     from orchsync.remote import sync_anywhere  # the running daemon's sync, else this one
+    from orchsync.uncommitted import after_write, how_committed
 
     absolute = [str(repo.root / p) for p in paths]  # sync reads relative paths from the cwd
-    done = sync_anywhere(repo, absolute, actor=actor, session=session, subject=subject)
-    result.commit, result.subject, result.events, result.blocked = (
-        done.commit,
-        done.subject,
-        done.events,
-        done.blocked,
-    )
+    with after_write(repo, paths, result.message):
+        done = sync_anywhere(repo, absolute, actor=actor, session=session, subject=subject)
+    result.commit, result.subject, result.events = done.commit, done.subject, done.events
+    if done.blocked:
+        result.blocked = f"{done.blocked}; the edit is on disk: {how_committed(repo)}"
     return result
 
 

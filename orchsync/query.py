@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from orchsync.config import Config, load_config
 from orchsync.duck import duckdb
-from orchsync.errors import LockTimeout, OrchsyncError
+from orchsync.errors import LockTimeout, OrchsyncError, StorageFault
+from orchsync.faults import waiting
 from orchsync.index import SCHEMA_VERSION, Index, IndexMissing
 from orchsync.index.journal import pending as journal_pending
 from orchsync.query_state import expected_tip, parse_since
@@ -100,6 +101,9 @@ def reader(
     elif ref is not None or not index.exists():
         try:
             refresh(repo, config, full=_corrupt(index))
+        except StorageFault as exc:
+            # A stale answer would look like a current one: say why there is none.
+            raise waiting(exc, "the index is behind git and cannot catch up") from exc
         except LockTimeout:
             if not index.exists():
                 raise
@@ -210,11 +214,13 @@ def _let_writer_finish(index: Index) -> None:
     from orchsync.lock import FileLock
 
     lock = FileLock(index.path.parent / WRITER_LOCK, timeout=READ_WAIT)
-    if lock.path.exists() and not lock.try_acquire():
-        try:
+    try:
+        if lock.path.exists() and not lock.try_acquire():
             lock.acquire()
-        except LockTimeout:
-            return  # a stuck writer: the open below reports it
+    except LockTimeout:
+        return  # a stuck writer: the open below reports it
+    except StorageFault:
+        return  # a read-only runtime folder: no writer there, nothing to wait for
     lock.release()
 
 
@@ -227,11 +233,15 @@ def _during_running_sync(
     updates the git index), and this saves the reader a read-write open of its own."""
     from orchsync.lock import FileLock
 
-    probe = FileLock(repo.ensure_runtime() / "lock", timeout=0)
+    probe = FileLock(repo.runtime / "lock", timeout=0)
     deadline = time.monotonic() + RUNNING_SYNC_WAIT
     waited = False
     while True:
-        if probe.try_acquire():
+        try:
+            free = probe.try_acquire()
+        except StorageFault:
+            return "stale"  # a runtime folder that refuses the lock: no sync can run there
+        if free:
             probe.release()  # no sync (any more): fresh now, or the caller catches up
             return _open_fresh(stack, repo, index, ref, tip, journal) if waited else "stale"
         if waited:
@@ -256,8 +266,8 @@ def _load_journal(repo: Repo, config: Config, index: Index) -> None:
         with FileLock(repo.ensure_runtime() / "lock", timeout=5.0), index.writer() as con:
             rows, meta = tail(repo.runtime / "journal", config.events, index.meta(con))
             index.apply(con, Batch(events=rows, meta=meta))
-    except LockTimeout:
-        pass
+    except (LockTimeout, StorageFault):
+        pass  # served without them; a later reader loads them
 
 
 def _corrupt(index: Index) -> bool:
@@ -270,8 +280,9 @@ def _corrupt(index: Index) -> bool:
     except LockTimeout:
         return False
     except duckdb.Error:
-        index.path.unlink(missing_ok=True)
-        index.path.with_suffix(index.path.suffix + ".wal").unlink(missing_ok=True)
+        with index.faults():
+            index.path.unlink(missing_ok=True)
+            index.path.with_suffix(index.path.suffix + ".wal").unlink(missing_ok=True)
         return True
 
 

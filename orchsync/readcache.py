@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +68,18 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _write(folder: Path, name: str, value: Any) -> None:
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(
-            json.dumps({"value": value}, default=str, ensure_ascii=False), encoding="utf-8"
-        )
-        tmp.replace(folder / name)
+        try:
+            tmp.write_text(
+                json.dumps({"value": value}, default=str, ensure_ascii=False), encoding="utf-8"
+            )
+            tmp.replace(folder / name)
+        except OSError:
+            with suppress(OSError):  # not even a temp file left behind on a full disk
+                tmp.unlink()
+            raise
         entries = list(folder.glob("q-*.json"))
         if len(entries) > MAX_ENTRIES:
             entries.sort(key=lambda p: p.stat().st_mtime)

@@ -39,6 +39,7 @@ from orchsync.repo import Repo
 
 __all__ = [
     "PROTOCOL",
+    "daemon_state",
     "sync_anywhere",
     "RemoteEvent",
     "RemoteInvalid",
@@ -54,6 +55,15 @@ DISABLE_ENV = "ORCHSYNC_NO_DAEMON"
 ACCEPT_TIMEOUT = 2.0  # the daemon acknowledges at once, from a thread that does nothing else
 RESULT_GRACE = 600.0  # beyond the lock timeout: only a hung daemon takes this long
 MAX_LINE = 16 * 2**20
+FAULT_PARTS = (
+    "errno",
+    "target",
+    "reason",
+    "note",
+    "remedy",
+    "retry",
+    "commit",
+)  # of a StorageFault
 OPTIONS = (
     "actor",
     "session",
@@ -202,6 +212,31 @@ def sync_via_daemon(
     raise _error(answer.get("error") or {})
 
 
+def daemon_state(repo: Repo, timeout: float = 1.0) -> dict[str, Any] | None:
+    """The running daemon's live state (what it writes to daemon.json), or None.
+
+    Asked over the socket, so `orchsync status` shows what the daemon is doing even when the
+    disk refuses daemon.json: a storage fault, typically.
+    """
+    path = socket_path(repo)
+    if not path.exists():
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        with socket_address(path) as address:
+            sock.connect(address)
+        request = {"orchsync": PROTOCOL, "op": "state", "root": str(repo.root)}
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        answer = _read(sock.makefile("rb"))
+    except (OSError, ValueError):
+        return None
+    finally:
+        sock.close()
+    state = answer.get("state") if answer.get("ok") else None
+    return state if isinstance(state, dict) else None
+
+
 def sync_anywhere(repo: Repo, paths: Iterable[str] | None = None, **options: Any) -> Any:
     """`orchsync.sync.sync(repo, paths, **options)`, run by the daemon when one runs.
 
@@ -261,7 +296,14 @@ def _error(info: dict[str, Any]) -> errors.OrchsyncError:
     cls = getattr(errors, name, None)
     if not (isinstance(cls, type) and issubclass(cls, errors.OrchsyncError)):
         cls = errors.OrchsyncError
-    exc = cls(str(info.get("message") or "the daemon's sync failed"))
+    message = str(info.get("message") or "the daemon's sync failed")
+    parts = info.get("fault")
+    if cls is errors.StorageFault and isinstance(parts, dict):
+        exc: errors.OrchsyncError = errors.StorageFault(
+            message, **{k: parts.get(k) for k in FAULT_PARTS}
+        )
+    else:
+        exc = cls(message)
     with suppress(TypeError, ValueError):
         exc.exit_code = errors.ExitCode(int(info.get("exit_code", exc.exit_code)))
     return exc

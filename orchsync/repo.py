@@ -35,7 +35,11 @@ class Repo:
         return self.git_dir / "orchsync"
 
     def ensure_runtime(self) -> Path:
-        self.runtime.mkdir(parents=True, exist_ok=True)
+        """The runtime folder, created if needed (a refusal is a `StorageFault`)."""
+        from orchsync.faults import RETRY_COMMAND, storage
+
+        with storage(self.runtime, root=self.root, retry=RETRY_COMMAND):
+            self.runtime.mkdir(parents=True, exist_ok=True)
         return self.runtime
 
     @property

@@ -328,14 +328,13 @@ def _edit(
 
 def _sync(repo: Repo, result: PmResult, path: str, actor: str | None, key: str) -> PmResult:
     from orchsync.remote import sync_anywhere  # the running daemon's sync, else this one
+    from orchsync.uncommitted import after_write, how_committed
 
-    done = sync_anywhere(repo, [path], actor=actor, session=key)
-    result.commit, result.subject, result.events, result.blocked = (
-        done.commit,
-        done.subject,
-        done.events,
-        done.blocked,
-    )
+    with after_write(repo, [path], result.message):
+        done = sync_anywhere(repo, [path], actor=actor, session=key)
+    result.commit, result.subject, result.events = done.commit, done.subject, done.events
+    if done.blocked:
+        result.blocked = f"{done.blocked}; the edit is on disk: {how_committed(repo)}"
     return result
 
 

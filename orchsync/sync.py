@@ -14,13 +14,16 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchsync.config import Config, load_config
-from orchsync.errors import SnapshotBlocked, UsageError
+from orchsync.errors import SnapshotBlocked, StorageFault, UsageError
 from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
+from orchsync.faults import RETRY_INDEX, RETRY_SYNC, edits_note, storage, waiting
 from orchsync.fsread import DIR, LINK, LINK_MODE, MISSING, Reader, read_entry
 from orchsync.gitstore import GitStore, RefMoved, open_git
 from orchsync.indexer import CatchUp, ParseCache, catch_up
@@ -56,6 +59,7 @@ class SyncResult:
     dry_run: bool = False
     index: CatchUp | None = None
     invalid: list[ParsedFile] = field(default_factory=list)
+    undone: bool = False  # committed, then taken back: the git index could not follow
     # Files under delegation/ that could not be committed (a FIFO, a file above the size
     # limit, an unreadable one): they stay on disk, and the sync says so.
     skipped: list[Diagnostic] = field(default_factory=list)
@@ -97,7 +101,8 @@ def git_blob_id(data: bytes) -> str:
 
 
 def lock_for(repo: Repo, timeout: float = 30.0) -> FileLock:
-    return FileLock(repo.ensure_runtime() / "lock", timeout=timeout)
+    """The repo-wide lock (`.git/orchsync/lock`): every write to git and the index holds it."""
+    return FileLock(repo.ensure_runtime() / "lock", timeout=timeout, root=repo.root)
 
 
 def sync(
@@ -131,92 +136,211 @@ def sync(
     config = load_config(repo.root)
     actor = actor or config.actor
     wanted = None if paths is None else [_normalize(repo, p) for p in paths]
-    with lock_for(repo, lock_timeout):
-        store = GitStore(repo, config.target_ref)
-        reason = store.blocked_reason(allow_unborn)
-        if reason:
-            _write_status(repo, blocked=reason, pending=wanted)
-            if raise_blocked:
-                raise SnapshotBlocked(reason)
-            return SyncResult(blocked=reason, dry_run=dry_run)
-        ref = store.target_ref()
-        if not dry_run:
-            _finish_user_index_update(repo, store)  # a sync killed between commit and index update
-        cache = ParseCache(store)
-        result = SyncResult(ref=ref, dry_run=dry_run)
-        update: _UserIndexUpdate | None = None
-        for _attempt in range(MAX_RETRIES):
-            tip = store.tip(ref)
-            tree = tip.tree if tip is not None else None
-            result.skipped = []
-            changes = _collect(repo, store, tree, wanted, result.skipped)
-            if not changes:  # also on a retry: the commit that moved the ref took our changes
-                result.files, result.subject, result.invalid = [], None, []
-                break
-            pairs, events, blobs = _prepare(store, cache, changes, config, dry_run)
-            message = compose_message(
-                pairs,
-                events,
-                agent=actor,
+    result = SyncResult(dry_run=dry_run)
+    try:
+        with lock_for(repo, lock_timeout):
+            return _sync_locked(
+                repo,
+                config,
+                wanted,
+                result,
+                actor=actor,
                 session=session,
+                dry_run=dry_run,
+                allow_unborn=allow_unborn,
+                index=index,
                 subject=subject,
+                raise_blocked=raise_blocked,
                 rollback=rollback,
-                time=datetime.now(UTC),
+                warm=warm,
+                on_committed=on_committed,
             )
-            result.files = [c.path for c in changes]
-            result.subject = message.split("\n", 1)[0]
-            result.invalid = [p.new for p in pairs if p.new is not None and not p.new.valid]
-            if dry_run:
-                result.events = events
-                return result
-            if store.branch() == ref:
-                store.wait_for_index_lock()
-                _note_user_index_update(repo, ref, blobs, {c.path: c.old_blob for c in changes})
-            try:
-                snap = store.commit(
-                    blobs,
-                    message,
-                    str(tip.id) if tip is not None else None,
-                    ref,
-                    run_hooks=config.run_hooks,
-                )
-            except RefMoved:
-                continue  # someone committed meanwhile: recompute the changes on the new tip
-            result.commit = snap.commit
-            if on_committed is not None:
-                result.events = _events_of(store, cache, config, snap.commit)
-            if store.branch() == ref:
-                update = _UserIndexUpdate(
-                    store,
-                    warm.index_git() if warm is not None else open_git(repo.root),
-                    blobs,
-                    {c.path: c.old_blob for c in changes},
-                    on_committed and _once(on_committed, replace(result)),
-                    when=_index_update_order(on_committed, warm),
-                )
+    except StorageFault as exc:
+        raise _told(repo, exc, result, wanted) from exc.__cause__
+
+
+def _sync_locked(
+    repo: Repo,
+    config: Config,
+    wanted: list[str] | None,
+    result: SyncResult,
+    *,
+    actor: str | None,
+    session: str | None,
+    dry_run: bool,
+    allow_unborn: bool,
+    index: bool,
+    subject: str | None,
+    raise_blocked: bool,
+    rollback: dict[str, str] | None,
+    warm: Warm | None,
+    on_committed: Callable[[SyncResult], None] | None,
+) -> SyncResult:
+    """`sync` under the repo lock. Fills `result` as it goes: a fault raised half way tells
+    the caller (`_told`) what had been committed by then."""
+    store = GitStore(repo, config.target_ref)
+    reason = store.blocked_reason(allow_unborn)
+    if reason:
+        _write_status(repo, blocked=reason, pending=wanted)
+        if raise_blocked:
+            raise SnapshotBlocked(reason)
+        result.blocked = reason
+        return result
+    ref = store.target_ref()
+    result.ref = ref
+    if not dry_run:
+        _finish_user_index_update(repo, store)  # a sync killed between commit and index update
+    cache = ParseCache(store)
+    update: _UserIndexUpdate | None = None
+    parent: str | None = None
+    for _attempt in range(MAX_RETRIES):
+        tip = store.tip(ref)
+        tree = tip.tree if tip is not None else None
+        result.skipped = []
+        changes = _collect(repo, store, tree, wanted, result.skipped)
+        if not changes:  # also on a retry: the commit that moved the ref took our changes
+            result.files, result.subject, result.invalid = [], None, []
             break
-        else:
-            raise SnapshotBlocked(f"{ref} kept moving while orchsync tried to commit; try again")
+        result.files = [c.path for c in changes]
+        pairs, events, blobs = _prepare(store, cache, changes, config, dry_run)
+        message = compose_message(
+            pairs,
+            events,
+            agent=actor,
+            session=session,
+            subject=subject,
+            rollback=rollback,
+            time=datetime.now(UTC),
+        )
+        result.subject = message.split("\n", 1)[0]
+        result.invalid = [p.new for p in pairs if p.new is not None and not p.new.valid]
+        if dry_run:
+            result.events = events
+            return result
+        parent = str(tip.id) if tip is not None else None
+        if store.branch() == ref:
+            store.wait_for_index_lock()
+            # Written before the ref moves, or the commit is not made: a sync killed (or
+            # refused by the disk) after the commit leaves the next one what it owes.
+            _note_user_index_update(repo, ref, blobs, {c.path: c.old_blob for c in changes})
         try:
-            _write_status(repo, blocked=None, pending=None, last_commit=result.commit)
-            if update is None and on_committed is not None:
-                on_committed(replace(result))
-            if index:
+            snap = store.commit(blobs, message, parent, ref, run_hooks=config.run_hooks)
+        except RefMoved:
+            continue  # someone committed meanwhile: recompute the changes on the new tip
+        result.commit = snap.commit
+        if on_committed is not None:
+            result.events = _events_of(store, cache, config, snap.commit)
+        if store.branch() == ref:
+            update = _UserIndexUpdate(
+                store,
+                warm.index_git() if warm is not None else open_git(repo.root),
+                blobs,
+                {c.path: c.old_blob for c in changes},
+                on_committed and _once(on_committed, replace(result)),
+                when=_index_update_order(on_committed, warm),
+            )
+        break
+    else:
+        raise SnapshotBlocked(f"{ref} kept moving while orchsync tried to commit; try again")
+    behind: StorageFault | None = None  # the DuckDB index could not follow the commit
+    try:
+        if update is None and on_committed is not None:
+            on_committed(replace(result))
+        if index:
+            try:
                 result.index = catch_up(
                     repo, store, config, cache=cache, index=warm.index if warm else None
                 )
+            except StorageFault as exc:
+                behind = exc
+            else:
                 result.events = (
                     [e for e in result.index.new_events if e.commit == result.commit]
                     if result.commit
                     else []
                 )
-            elif result.commit and on_committed is None:
-                result.events = _events_of(store, cache, config, result.commit)
-        finally:
-            if update is not None:
-                update.wait()  # raises what the git-index update raised
-        (repo.runtime / INDEX_UPDATE).unlink(missing_ok=True)
+        elif result.commit and on_committed is None:
+            result.events = _events_of(store, cache, config, result.commit)
+    finally:
+        if update is not None:
+            _settle(repo, store, update, ref, result, parent)
+    _write_status(repo, blocked=None, pending=None, last_commit=result.commit)
+    _forget_user_index_update(repo)
+    if behind is not None:
+        done = "the index is behind git"
+        if result.commit:
+            done = f"{edits_note(result.files, committed=True)} ({result.commit[:12]}); {done}"
+        raise waiting(behind, done, RETRY_INDEX, commit=result.commit)
     return result
+
+
+def _settle(
+    repo: Repo,
+    store: GitStore,
+    update: _UserIndexUpdate,
+    ref: str,
+    result: SyncResult,
+    parent: str | None,
+) -> None:
+    """Wait for the git-index update; if it failed, take the commit back.
+
+    The user's index must never hold an older blob than the branch tip for a path orchsync
+    committed: that looks like a staged change, every later sync leaves it alone, and a
+    plain `git commit` would revert the snapshot. So when the index cannot follow (disk
+    full, read-only, git's lock taken meanwhile), the ref goes back to where it was (one
+    small ref write, compare-and-swap) and the edits wait on disk as before the sync. Only
+    if that fails too does the commit stay, with the marker written before it: the next
+    sync finishes the index update first (`_finish_user_index_update`).
+    """
+    try:
+        update.wait()
+    except Exception as exc:  # not a BaseException: a kill leaves the marker to finish it
+        assert result.commit is not None
+        if store.undo_commit(ref, result.commit, parent):
+            logger.info(  # the daemon's log; a command says it in its error
+                "snapshot %s taken back: the git index could not follow it (%s)",
+                result.commit[:10],
+                exc,
+            )
+            result.commit, result.events = None, []
+            _forget_user_index_update(repo)
+            result.undone = True
+        raise
+
+
+def _told(
+    repo: Repo, exc: StorageFault, result: SyncResult, wanted: list[str] | None
+) -> StorageFault:
+    """The fault, saying what became of the edits (committed or on disk) and what to do."""
+    if exc.reason is None or exc.note is not None:
+        return exc
+    asked = wanted if wanted != [DELEGATION] else None  # the whole tree: say which files
+    files = result.files or asked or _pending_or_none(repo)
+    if result.commit:  # committed; only the user's git index could not follow
+        note = (
+            f"{edits_note(files, committed=True)} ({result.commit[:12]}), but your git index "
+            "still holds the versions before it: the next sync fixes that; until then, do not "
+            "run a plain `git commit`"
+        )
+        return waiting(exc, note, RETRY_SYNC, commit=result.commit)
+    elif result.undone:
+        note = (
+            f"the snapshot was taken back because the git index could not follow; "
+            f"{edits_note(files)}"
+        )
+    elif files:
+        note = edits_note(files)
+    else:
+        return waiting(exc, "nothing was committed", exc.retry)
+    return waiting(exc, note, RETRY_SYNC)
+
+
+def _pending_or_none(repo: Repo) -> list[str] | None:
+    """What waits to be committed, for a fault's message (it reads and hashes, writes nothing)."""
+    try:
+        return pending_changes(repo) or None
+    except Exception:
+        return None
 
 
 def _once(fn: Callable[[SyncResult], None], result: SyncResult) -> Callable[[], None]:
@@ -421,8 +545,12 @@ def _prepare(
 def _write_status(
     repo: Repo, *, blocked: str | None, pending: list[str] | None, last_commit: str | None = None
 ) -> None:
-    """What `orchsync status` shows: why changes wait, and the last snapshot."""
-    path = repo.ensure_runtime() / "status.json"
+    """What `orchsync status` shows: why changes wait, and the last snapshot.
+
+    Informative only, so a disk that refuses it costs nothing but this note: the sync has
+    done its work (or said why not) by then.
+    """
+    path = repo.runtime / "status.json"
     try:
         current = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -435,9 +563,22 @@ def _write_status(
         current.pop("blocked_since", None)
     if last_commit:
         current.update({"last_commit": last_commit, "last_snapshot_at": now})
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(current, indent=2), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        _replace_file(path, json.dumps(current, indent=2))
+    except OSError as exc:
+        logger.debug("status.json not written: %s", exc)
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Write a runtime file atomically; a temp file a refused write left is removed."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        with suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 INDEX_UPDATE = "index-update.json"
@@ -446,18 +587,37 @@ INDEX_UPDATE = "index-update.json"
 def _note_user_index_update(
     repo: Repo, ref: str, blobs: dict[str, tuple[str, int] | None], old: dict[str, str | None]
 ) -> None:
-    """Record the git-index update a commit owes, before the ref moves (see below)."""
+    """Record the git-index update a commit owes, before the ref moves (see below).
+
+    If it cannot be written, this raises and the commit is not made.
+    """
     entries = {p: [old.get(p), b[0] if b else None, b[1] if b else None] for p, b in blobs.items()}
-    tmp = repo.ensure_runtime() / (INDEX_UPDATE + ".tmp")
-    tmp.write_text(json.dumps({"ref": ref, "entries": entries}), encoding="utf-8")
-    tmp.replace(repo.runtime / INDEX_UPDATE)
+    marker = repo.runtime / INDEX_UPDATE
+    with storage(marker, root=repo.root):
+        _replace_file(marker, json.dumps({"ref": ref, "entries": entries}))
+
+
+def _forget_user_index_update(repo: Repo) -> None:
+    """The git index follows the commit (or there was none): nothing is owed any more.
+
+    A marker that cannot be removed (a read-only runtime folder) does no harm: the next
+    sync finds every entry it names already done.
+    """
+    try:
+        (repo.runtime / INDEX_UPDATE).unlink(missing_ok=True)
+    except OSError as exc:
+        logger.debug("%s not removed: %s", INDEX_UPDATE, exc)
 
 
 def _finish_user_index_update(repo: Repo, store: GitStore) -> None:
-    """Finish the git-index update of a sync killed after its commit landed.
+    """Finish the git-index update of a sync that stopped after its commit landed.
 
+    Killed, or refused by the disk (then `_settle` could not take the commit back either).
     Otherwise the index keeps the pre-commit blobs, which then look staged by the user: every
-    later sync leaves them alone, and a plain `git commit` would revert the files.
+    later sync leaves them alone, and a plain `git commit` would revert the files. Entries
+    whose commit did not land need nothing: the index is written only after the ref moved,
+    so it still holds what it held. Raises (a StorageFault) while the index cannot be
+    written, so no new commit is made before this one's debt is paid.
     """
     marker = repo.runtime / INDEX_UPDATE
     try:
@@ -466,7 +626,7 @@ def _finish_user_index_update(repo: Repo, store: GitStore) -> None:
         return
     except (OSError, ValueError):
         data = {}
-    ref = data.get("ref")
+    ref = data.get("ref") if isinstance(data, dict) else None
     if ref and store.branch() == ref:
         tip = store.tip(ref)
         tree = tip.tree if tip is not None else None
@@ -483,7 +643,8 @@ def _finish_user_index_update(repo: Repo, store: GitStore) -> None:
                 disk[path] = git_blob_id(entry.data)
         if committed:
             store.update_user_index(committed, old_blobs, disk)
-    marker.unlink(missing_ok=True)
+            logger.info("finished the git-index update of %d path(s)", len(committed))
+    _forget_user_index_update(repo)
 
 
 def pending_changes(repo: Repo) -> list[str]:

@@ -198,6 +198,7 @@ def rollback(
     from orchsync.fsread import read_entry
     from orchsync.gitstore import GitStore
     from orchsync.sync import sync
+    from orchsync.uncommitted import after_write
     from orchsync.writes import atomic_write
 
     is_hash = bool(_HEX.match(to.lower().removeprefix("sha256:"))) and len(to) >= 12
@@ -232,15 +233,17 @@ def rollback(
     if on_disk == data:
         return {"path": dest, "commit": None, "hash": content_hash(data), "changed": False}
     atomic_write(full, data, root=repo.root)
-    result = sync(
-        repo,
-        [dest],
-        actor=actor,
-        session=session,
-        rollback={dest: to},
-        subject=f"{current_target.kind.value} {current_target.code}: rolled back to {to[:12]}",
-        raise_blocked=True,
-    )
+    subject = f"{current_target.kind.value} {current_target.code}: rolled back to {to[:12]}"
+    with after_write(repo, [dest], subject):
+        result = sync(
+            repo,
+            [dest],
+            actor=actor,
+            session=session,
+            rollback={dest: to},
+            subject=subject,
+            raise_blocked=True,
+        )
     return {
         "path": dest,
         "commit": result.commit,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -95,28 +95,36 @@ class WarmIndex(Index):
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection to the index, released (detached) on exit."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = self._instance().cursor()
-        # Readers (query.reader) wait on this lock rather than race the attach.
-        writing = FileLock(self.path.parent / WRITER_LOCK, timeout=READ_TIMEOUT)
-        try:
-            with writing:
-                _attach(con, self.path)
-                try:
-                    con.execute(f"USE {ALIAS}")
-                    yield con
-                finally:
-                    con.execute("USE memory")
-                    con.execute(f"DETACH {ALIAS}")
-        finally:
-            con.close()
+        with self.faults():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = self._instance().cursor()
+            # Readers (query.reader) wait on this lock rather than race the attach.
+            writing = FileLock(self.path.parent / WRITER_LOCK, timeout=READ_TIMEOUT)
+            try:
+                with writing:
+                    _attach(con, self.path)
+                    try:
+                        con.execute(f"USE {ALIAS}")
+                        yield con
+                    finally:
+                        con.execute("USE memory")
+                        con.execute(f"DETACH {ALIAS}")
+            except BaseException:
+                # A write the disk refused can leave the instance unusable ("invalidated"):
+                # the next batch starts from a new one.
+                con.close()
+                self.close()
+                raise
+            finally:
+                con.close()
 
     def close(self) -> None:
         """Drop the instance (the next batch makes a new one)."""
         with self._guard:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            db, self._db = self._db, None
+        if db is not None:
+            with suppress(duckdb.Error):  # an instance a refused write left broken
+                db.close()
 
 
 def _attach(con: Any, path: Path) -> None:

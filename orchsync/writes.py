@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from orchsync.errors import OrchsyncError, UsageError
+from orchsync.faults import RETRY_COMMAND, storage
 from orchsync.fsread import FILE, MISSING, is_beyond_link, read_entry
 from orchsync.model import content_hash
 
@@ -58,9 +59,15 @@ def atomic_write(
     """Write all of `data` or nothing; with `exclusive`, refuse to replace an existing file.
 
     With `root` (the repository), refuse when a folder between it and `path` is a link.
+    A disk that refuses the write raises a `StorageFault` and leaves the file as it was.
     """
     if root is not None:
         _check_folders(root, path)
+    with storage(path, retry=RETRY_COMMAND, note="nothing was written"):
+        _atomic_write(path, data, exclusive)
+
+
+def _atomic_write(path: Path, data: bytes, exclusive: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".orchsync-tmp")
     try:

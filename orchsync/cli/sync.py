@@ -105,6 +105,15 @@ def status(repo: Repo, as_json: bool) -> None:
         if daemon.get("uptime_seconds") is not None:
             line += f", up {int(daemon['uptime_seconds'])} s"
         click.echo(line + ")")
+        fault = daemon.get("fault")
+        if fault:
+            click.echo(
+                f"fault: {fault['what']} since {str(fault['since']).replace('T', ' ')} UTC; "
+                f"retrying every {fault['retry_seconds']:.0f} s; "
+                f"{daemon.get('queued_count', 0)} change(s) wait on disk"
+            )
+            if fault.get("remedy"):
+                click.echo(f"  to do: {fault['remedy']}")
         for warning in daemon.get("warnings", []):
             click.echo(f"daemon warning: {warning}")
     else:

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,8 @@ def _write(path: Path, entry: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(entry, ensure_ascii=False, default=str), encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):
+            tmp.unlink()
         log.debug("context cache not written: %s", exc)
 
 

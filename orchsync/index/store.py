@@ -19,6 +19,7 @@ from typing import Any
 
 from orchsync.duck import duckdb
 from orchsync.errors import LockTimeout
+from orchsync.faults import RETRY_INDEX, storage
 from orchsync.index.schema import ENTITY_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
 
 __all__ = ["Batch", "Index", "IndexMissing", "encode_rows"]
@@ -101,23 +102,33 @@ class Index:
 
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection; the caller holds the repo lock, so only readers can race it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + READ_TIMEOUT
-        delay = 0.005
-        while True:
+        """A read-write connection; the caller holds the repo lock, so only readers can race it.
+
+        A storage error while it is open (the file, its WAL, the temp files of a bulk load)
+        comes out as a `StorageFault` about the index: the index is disposable, and the
+        next writer catches it up from git.
+        """
+        with self.faults():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            deadline = time.monotonic() + READ_TIMEOUT
+            delay = 0.005
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path))
+                    break
+                except duckdb.Error as exc:
+                    if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(delay)  # a reader has it open this instant
+                    delay = min(delay * 2, 0.05)
             try:
-                con = duckdb.connect(str(self.path))
-                break
-            except duckdb.Error as exc:
-                if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(delay)  # a reader has it open this instant
-                delay = min(delay * 2, 0.05)
-        try:
-            yield con
-        finally:
-            con.close()
+                yield con
+            finally:
+                con.close()
+
+    def faults(self) -> Any:
+        """Storage errors inside the block as a `StorageFault` about writing this index."""
+        return storage(self.path, retry=RETRY_INDEX)
 
     # --- schema and meta -------------------------------------------------------------------
 
@@ -168,7 +179,9 @@ class Index:
     def apply(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Replace the rows of touched paths, append events, update meta: all or nothing."""
         tables: dict[str, list[dict[str, Any]]] = {"files": batch.files, **batch.entities}
-        with tempfile.TemporaryDirectory(dir=self.path.parent, prefix="load-") as tmp:
+        with tempfile.TemporaryDirectory(
+            dir=self.path.parent, prefix="load-", ignore_cleanup_errors=True
+        ) as tmp:
             con.execute("BEGIN")
             try:
                 if batch.touched:
@@ -205,7 +218,8 @@ class Index:
                     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                with suppress(duckdb.Error):  # a failed write may have ended it already
+                    con.execute("ROLLBACK")
                 raise
 
     def _load(

@@ -27,10 +27,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from orchsync.config import load_config
-from orchsync.errors import LockTimeout, OrchsyncError
+from orchsync.errors import LockTimeout, OrchsyncError, StorageFault
+from orchsync.faults import RETRY_COMMAND, as_fault, storage
 from orchsync.layout import DELEGATION
 from orchsync.repo import Repo
 from orchsync.watch.gitstate import GitState, read_git_state
@@ -54,6 +56,7 @@ logger = logging.getLogger(__name__)
 WHOLE_TREE_OVER = 2000  # more queued paths than this: one sync of the whole tree is cheaper
 BLOCKED_RETRY = 30.0  # while blocked, sync is asked again when git's state changes, or this often
 ERROR_BACKOFF = (2.0, 5.0, 15.0, 60.0)
+FAULT_BACKOFF = (2.0, 5.0, 15.0)  # a disk freed is seen within 15 s
 COOL_AFTER = 2.0  # seconds without a sync before the DuckDB instance is dropped
 FORGET_AFTER = 30.0  # ... and before the git index kept read is dropped too
 STALE_LOCK = 120.0  # a git lock file older than this is reported as probably left by a crash
@@ -95,6 +98,7 @@ class Daemon:
         self._hold_key: tuple[object, ...] | None = None  # git state that blocked the last sync
         self._hold_until = 0.0
         self._errors = 0
+        self._fault: dict[str, Any] | None = None  # the storage fault syncs run into, if any
         self._busy_until = 0.0
         self.commits = 0
         self._state: dict[str, Any] = {}
@@ -172,7 +176,7 @@ class Daemon:
         if self.serve:
             from orchsync.watch.server import SyncServer
 
-            server = SyncServer(self.repo, self.serve_sync)
+            server = SyncServer(self.repo, self.serve_sync, state=self.live_state)
             if not server.start():
                 server = None
         try:
@@ -248,13 +252,21 @@ class Daemon:
         try:
             with self._sync_lock:
                 result = self._call_sync(paths)
+        except StorageFault as exc:
+            self._faulted(state, exc)
+            return
         except (OrchsyncError, OSError) as exc:
-            self._failed(state, str(exc))
+            fault = as_fault(exc, self.repo.git_dir) if isinstance(exc, OSError) else None
+            if fault is not None:
+                self._faulted(state, fault)
+            else:
+                self._failed(state, str(exc))
             return
         except Exception as exc:  # a bug must not stop the watching; the queue is kept
             logger.exception("sync failed")
             self._failed(state, f"{type(exc).__name__}: {exc}")
             return
+        self._recovered(len(queued))
         if result.blocked:
             if self.waiting != result.blocked:
                 what = f"{len(queued)} path(s) wait" if queued else "the index catch-up waits"
@@ -315,7 +327,7 @@ class Daemon:
         The answer goes out as soon as the commit has landed and the git index follows it;
         indexing comes next, and a reader that comes meanwhile waits for it (query.reader).
         """
-        from orchsync.remote import OPTIONS
+        from orchsync.remote import FAULT_PARTS, OPTIONS
 
         given = request.get("options") or {}
         options = {k: given[k] for k in OPTIONS if k in given}
@@ -343,16 +355,14 @@ class Daemon:
                 self._sync_lock.release()
         except OrchsyncError as exc:
             logger.warning("handed-over sync failed: %s", exc)
-            reply(
-                {
-                    "ok": False,
-                    "error": {
-                        "type": type(exc).__name__,
-                        "message": str(exc),
-                        "exit_code": int(exc.exit_code),
-                    },
-                }
-            )
+            error = {
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "exit_code": int(exc.exit_code),
+            }
+            if isinstance(exc, StorageFault):
+                error["fault"] = {k: getattr(exc, k) for k in FAULT_PARTS}
+            reply({"ok": False, "error": error})
             return
         answer(result)
         if result.commit:
@@ -394,6 +404,46 @@ class Daemon:
             self._sync_lock.release()
         _release_memory()
 
+    def _faulted(self, state: GitState, exc: StorageFault) -> None:
+        """A sync the storage refused: one log line per fault, then quiet retries with backoff.
+
+        The queue is kept (the edits are on disk), `orchsync status` shows the fault, and the
+        DuckDB instance and the git index kept read are dropped: a refused write may have
+        left either unusable, and the next try starts clean.
+        """
+        delay = FAULT_BACKOFF[min(self._errors, len(FAULT_BACKOFF) - 1)]
+        self._errors += 1
+        what = f"{exc.reason} writing {exc.target}" if exc.reason else str(exc)
+        if self._fault is None or self._fault["what"] != what:
+            logger.error(
+                "fault: %s; %s; %s on disk, not committed yet; retrying, every %.0f s at most",
+                what,
+                exc.remedy or "see the message above",
+                _changes(len(self.queue)),
+                FAULT_BACKOFF[-1],
+            )
+            self._fault = {"what": what, "since": now_iso(), "message": str(exc)}
+        else:
+            logger.debug("still %s; retrying in %.0f s", what, delay)
+        self._fault.update(retry_seconds=delay, remedy=exc.remedy, attempts=self._errors)
+        self._state["fault"] = dict(self._fault)
+        self._wait(f"fault: {what}")
+        self._hold_key, self._hold_until = state.key, time.monotonic() + delay
+        if self._warm is not None:
+            with contextlib.suppress(Exception):
+                self._warm.close()
+
+    def _recovered(self, committed: int) -> None:
+        if self._fault is not None:
+            logger.info(
+                "fault cleared (%s, since %s); %s committed",
+                self._fault["what"],
+                self._fault["since"],
+                _changes(committed),
+            )
+            self._fault = None
+            self._state["fault"] = None
+
     def _failed(self, state: GitState, reason: str) -> None:
         delay = ERROR_BACKOFF[min(self._errors, len(ERROR_BACKOFF) - 1)]
         self._errors += 1
@@ -417,8 +467,17 @@ class Daemon:
         if self._state.get("state") in ("watching", "waiting"):
             self._state["state"] = "waiting" if queued and self.waiting else "watching"
         if self._state != self._written:
-            write_state(self.repo, self._state)
+            try:
+                write_state(self.repo, self._state)
+            except OSError as exc:  # the state is also served live (`live_state`)
+                logger.debug("daemon.json not written: %s", exc)
+                return
             self._written = dict(self._state)
+
+    def live_state(self) -> dict[str, Any]:
+        """What daemon.json says, asked over the socket: `orchsync status` reads it even
+        when the disk refuses daemon.json (it reports the fault that is the reason)."""
+        return dict(self._state)
 
 
 class _WarmingSource:
@@ -436,6 +495,17 @@ class _WarmingSource:
         if raw:
             self._on_change()
         return raw
+
+
+def _changes(n: int) -> str:
+    return f"{n} change{'' if n == 1 else 's'}"
+
+
+def _live_pid(repo: Repo) -> int | None:
+    from orchsync.remote import daemon_state
+
+    live = daemon_state(repo, timeout=0.2)
+    return live.get("pid") if live is not None else None
 
 
 def _busy_reason(lock: str) -> str:
@@ -478,15 +548,41 @@ _malloc_trim = _find_malloc_trim() if sys.platform.startswith("linux") else None
 # --- running it ---------------------------------------------------------------------------------
 
 
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """daemon.log, on a disk that may refuse it: a refused record is dropped, not a crash.
+
+    logging's own `handleError` prints a traceback to stderr for every record it could not
+    write; here the first refusal is one line on stderr, the next ones are silent, and a
+    record written again ends the silence.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8", delay=True)
+        self._refused = False
+        self._failed_now = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)
+        if self._refused and not self._failed_now:
+            self._refused = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed_now = True
+        if not self._refused:
+            self._refused = True
+            with contextlib.suppress(Exception):
+                sys.stderr.write(
+                    f"orchsync: cannot write {self.baseFilename} ({sys.exc_info()[1]}); "
+                    "log records are dropped until it can be written again\n"
+                )
+
+
 def setup_logging(repo: Repo, *, verbose: bool = False, to_stderr: bool = True) -> None:
     """daemon.log (rotated at 1 MB, 3 kept) and, in the foreground, stderr."""
     repo.ensure_runtime()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers: list[logging.Handler] = [
-        logging.handlers.RotatingFileHandler(
-            log_path(repo), maxBytes=1_000_000, backupCount=3, encoding="utf-8"
-        ),
-    ]
+    handlers: list[logging.Handler] = [_LogFile(log_path(repo))]
     if to_stderr:
         handlers.append(logging.StreamHandler(sys.stderr))
     root = logging.getLogger("orchsync")
@@ -534,8 +630,10 @@ def start_detached(repo: Repo, args: list[str], timeout: float = 15.0) -> int:
     """Start `orchsync watch ARGS` in its own session, wait until it holds the lock, return its pid."""
     if is_running(repo):
         _refuse(repo)
-    repo.ensure_runtime()
-    with open(log_path(repo), "ab") as log:
+    with storage(log_path(repo), retry=RETRY_COMMAND):
+        repo.ensure_runtime()
+        log = open(log_path(repo), "ab")  # noqa: SIM115 - closed below, the child keeps its own
+    with log:
         child = subprocess.Popen(
             [sys.executable, "-m", "orchsync", "--repo", str(repo.root), "watch", *args],
             stdin=subprocess.DEVNULL,
@@ -554,8 +652,8 @@ def start_detached(repo: Repo, args: list[str], timeout: float = 15.0) -> int:
             raise OrchsyncError(
                 f"orchsync watch exited with status {code} while starting; see {log_path(repo)}"
             )
-        if read_state(repo).get("pid") == child.pid:
-            return child.pid
+        if read_state(repo).get("pid") == child.pid or _live_pid(repo) == child.pid:
+            return child.pid  # (the live state, when the disk refuses daemon.json)
         time.sleep(0.05)
     raise OrchsyncError(
         f"orchsync watch (pid {child.pid}) did not start within {timeout:.0f} s; "

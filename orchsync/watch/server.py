@@ -1,5 +1,8 @@
 """The daemon's side of `orchsync.remote`: take syncs from write commands over a Unix socket.
 
+`{"op": "state"}` is answered at once with the daemon's live state (what daemon.json says,
+even when the disk refuses daemon.json).
+
 `SyncServer` owns the socket `.git/orchsync/daemon.sock`: it binds it (replacing a stale
 file a killed daemon left; the caller holds the daemon lock, so no live daemon owns it),
 accepts connections in a thread, and reads each request in a thread of its own. A request
@@ -40,10 +43,13 @@ STOP_WAIT = 60.0  # on stop, how long requests already taken may take to finish
 class SyncServer:
     """Accept requests on the clone's daemon socket until `close()`."""
 
-    def __init__(self, repo: Repo, handle: Handler) -> None:
+    def __init__(
+        self, repo: Repo, handle: Handler, state: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
         self.repo = repo
         self.path = socket_path(repo)
         self.handle = handle
+        self.state = state  # answers `{"op": "state"}`: the daemon's live state
         self._sock: socket.socket | None = None
         self._ino: int | None = None
         self._thread: threading.Thread | None = None
@@ -127,6 +133,9 @@ class SyncServer:
                 if problem:
                     _send(conn, {"accepted": False, "reason": problem})
                     return
+                if request.get("op") == "state":
+                    _send(conn, {"ok": True, "state": self.state() if self.state else None})
+                    return
                 if not _send(conn, {"accepted": True}):
                     return  # the client gave up already and syncs itself
                 conn.settimeout(None)
@@ -150,8 +159,8 @@ class SyncServer:
                 self._workers.discard(threading.current_thread())
 
     def _refuse(self, request: dict[str, Any]) -> str | None:
-        if request.get("orchsync") != PROTOCOL or request.get("op") != "sync":
-            return f"unsupported request (protocol {PROTOCOL}, op sync)"
+        if request.get("orchsync") != PROTOCOL or request.get("op") not in ("sync", "state"):
+            return f"unsupported request (protocol {PROTOCOL}, op sync or state)"
         if Path(str(request.get("root"))) != self.repo.root:
             return f"this daemon serves {self.repo.root}"
         if self._closing:

@@ -114,15 +114,25 @@ def is_running(repo: Repo) -> bool:
 
 
 def holder_pid(repo: Repo, wait: float = 0.5) -> int | None:
-    """The pid the lock holder recorded (it writes it right after taking the lock)."""
+    """The pid the lock holder recorded (it writes it right after taking the lock).
+
+    A daemon whose disk refused those few bytes is asked over its socket instead.
+    """
     deadline = time.monotonic() + wait
     while True:
         try:
             pid = int(json.loads(read_info(lock_path(repo)) or "{}").get("pid") or 0)
         except (ValueError, AttributeError):
             pid = 0
-        if pid or time.monotonic() >= deadline:
-            return pid or None
+        if pid:
+            return pid
+        from orchsync.remote import daemon_state  # socket and json only
+
+        live = daemon_state(repo)
+        if live is not None and live.get("pid"):
+            return int(live["pid"])
+        if time.monotonic() >= deadline:
+            return None
         time.sleep(0.02)
 
 
@@ -150,7 +160,9 @@ def daemon_status(repo: Repo) -> dict[str, Any]:
     warning (why events are polled, or None), state ("starting", "catching up", "watching",
     "waiting", "stopping"), last_commit, last_snapshot_at, commits (made by this run),
     queued (up to 50 paths), queued_count, waiting (why queued paths wait, or None),
-    waiting_since, warnings (the polling warning and the wait reason, as lines to show),
+    waiting_since, fault (a storage fault syncs run into: {"what", "since", "retry_seconds",
+    "remedy", "message", "attempts"}, or None), warnings (the polling warning and the wait
+    reason, as lines to show),
     log (path of daemon.log). Without a running daemon only `running`,
     `log` and, when known, `last_pid`/`stopped_at` are meaningful.
     """
@@ -171,6 +183,7 @@ def daemon_status(repo: Repo) -> dict[str, Any]:
         "queued_count": 0,
         "waiting": None,
         "waiting_since": None,
+        "fault": None,
         "warnings": [],
         "log": str(log_path(repo)),
     }
@@ -180,6 +193,12 @@ def daemon_status(repo: Repo) -> dict[str, Any]:
             out["stopped_at"] = state.get("stopped_at")
         return out
     pid = holder_pid(repo)
+    from orchsync.remote import daemon_state  # socket and json only
+
+    live = daemon_state(repo)
+    if live is not None and (pid is None or live.get("pid") == pid):
+        state = live  # fresher than daemon.json, which the disk may be refusing
+        pid = live.get("pid")
     if state.get("pid") != pid:
         out["pid"] = pid  # the holder has not written its state yet
         out["state"] = "starting"
@@ -195,11 +214,12 @@ def daemon_status(repo: Repo) -> dict[str, Any]:
         "queued_count",
         "waiting",
         "waiting_since",
+        "fault",
     ):
-        out[key] = state.get(key, out[key])
+        out[key] = state.get(key, out.get(key))
     if out["warning"]:
         out["warnings"].append(out["warning"])
-    if out["waiting"]:
+    if out["waiting"] and not out["fault"]:
         out["warnings"].append(f"{out['queued_count']} change(s) wait: {out['waiting']}")
     try:
         started = datetime.fromisoformat(str(state.get("started_at")))
