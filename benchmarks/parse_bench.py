@@ -29,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import build_corpus  # noqa: E402
 
-from orchsync.checks import cross_file  # noqa: E402
-from orchsync.layout import classify  # noqa: E402
 from orchsync.model import Kind, content_hash  # noqa: E402
 from orchsync.parse import parse_file  # noqa: E402
+from orchsync.parse.checks import cross_file  # noqa: E402
+from orchsync.parse.layout import classify  # noqa: E402
 from orchsync.parse.validate import validate  # noqa: E402
+from orchsync.parse.worktree import list_files, load_tree  # noqa: E402
 from orchsync.parse.yamldoc import Document, decode, load_yaml, split_front_matter  # noqa: E402
-from orchsync.tree import list_files, load_tree  # noqa: E402
 
 TARGET_SECONDS = 2.0
 _YAML_KINDS = {Kind.TASK_AGENT, Kind.AGENT, Kind.CONFIG}

@@ -99,8 +99,8 @@ def cli(repo: Path, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[float, floa
 
 
 def bench_parse(info: CorpusInfo, runs: int) -> list[Figure]:
-    from orchsync.checks import cross_file
-    from orchsync.tree import load_tree
+    from orchsync.parse.checks import cross_file
+    from orchsync.parse.worktree import load_tree
 
     fig = Figure("parse + validate the tree (library call)", target=2000)
 
@@ -160,7 +160,7 @@ def bench_sync(info: CorpusInfo, runs: int) -> list[Figure]:
     handed = Figure(
         "`orchsync sync <one edited file>` in the whole tree (`orchsync watch` running)",
         target=150,
-        note="the daemon syncs it (orchsync.remote)",
+        note="the daemon syncs it (orchsync.watch.client)",
     )
     alone = Figure(
         "`orchsync sync <one edited file>` in the whole tree (no daemon)",

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchsync.layout import CONFIG_FILE
+from orchsync.parse.layout import CONFIG_FILE
 
 __all__ = ["Config", "EventPolicy", "LEVELS", "load_config", "parse_config"]
 
@@ -137,7 +137,7 @@ def load_config(root: Path) -> Config:
             return _from_dict(cached["config"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    from orchsync.fsread import read_entry
+    from orchsync.parse.fsread import read_entry
 
     config = parse_config(read_entry(root, CONFIG_FILE).data)
     if memo.parent.is_dir():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from orchsync.errors import NotARepository
 
-# `orchsync.layout.DELEGATION`, repeated rather than imported: layout pulls in the model
+# `orchsync.parse.layout.DELEGATION`, repeated rather than imported: layout pulls in the model
 # (~15 ms), and every command resolves its repository first (tests check they agree).
 DELEGATION = "delegation"
 

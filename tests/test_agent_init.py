@@ -21,9 +21,9 @@ from orchsync.context import Request, parse_chat_command
 from orchsync.context.budget import apply_budget
 from orchsync.context.refs import expand
 from orchsync.errors import UsageError
-from orchsync.journal import read_all
+from orchsync.events.journal import read_all
+from orchsync.parse.resources import data_dir
 from orchsync.repo import find_repo
-from orchsync.resources import data_dir
 
 SPRINT = "orchestration-api-v2"
 PHASE1 = "phase-1-api-foundation"

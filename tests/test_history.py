@@ -26,8 +26,8 @@ from conftest import (
     write,
 )
 
-from orchsync.gitstore import GitStore
-from orchsync.history import commit_changes, iter_changes
+from orchsync.git.history import commit_changes, iter_changes
+from orchsync.git.store import GitStore
 from orchsync.repo import find_repo
 from orchsync.sync import sync
 

@@ -33,9 +33,9 @@ from conftest import (
 from watchfiles import Change
 
 from orchsync.context.refs import expand
-from orchsync.fsread import MAX_FILE_BYTES, read_entry
-from orchsync.gitstate import unmerged_paths
-from orchsync.tree import list_files
+from orchsync.git.state import unmerged_paths
+from orchsync.parse.fsread import MAX_FILE_BYTES, read_entry
+from orchsync.parse.worktree import list_files
 from orchsync.watch.settle import NotifySource, real_folders
 
 T1 = task_path("phase-1-api-foundation")

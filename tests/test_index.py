@@ -31,7 +31,7 @@ from conftest import (
     write,
 )
 
-import orchsync.indexer
+import orchsync.sync.catchup
 from orchsync import query
 from orchsync.index import SCHEMA_VERSION
 from orchsync.repo import find_repo
@@ -62,14 +62,14 @@ def sql(repo: Path, text: str) -> list[tuple]:
 def catch_ups(monkeypatch):
     """Every `catch_up` the code under test runs, with its result (commits, rebuilt...)."""
     seen = []
-    real = orchsync.indexer.catch_up
+    real = orchsync.sync.catchup.catch_up
 
     def spy(*args, **kwargs):
         result = real(*args, **kwargs)
         seen.append(result)
         return result
 
-    monkeypatch.setattr(orchsync.indexer, "catch_up", spy)
+    monkeypatch.setattr(orchsync.sync.catchup, "catch_up", spy)
     return seen
 
 

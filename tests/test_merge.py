@@ -18,7 +18,7 @@ import yaml
 from conftest import GIT_ENV, commit_all, git, init_repo, write
 
 from orchsync.cli import cli
-from orchsync.merge import driver_config_lines, install_merge_driver, merge_documents
+from orchsync.git.merge import driver_config_lines, install_merge_driver, merge_documents
 from orchsync.parse import parse_file
 
 TASK = "delegation/sprints/s1/t1/TASK.md"

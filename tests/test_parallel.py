@@ -16,7 +16,7 @@ import pytest
 from conftest import dump_index
 
 from orchsync.parse import parallel
-from orchsync.tree import load_tree
+from orchsync.parse.worktree import load_tree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 

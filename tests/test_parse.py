@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from orchsync.layout import InvalidId, check_segment, classify
 from orchsync.model import (
     Adr,
     AgentProfile,
@@ -29,6 +28,7 @@ from orchsync.model import (
     entity_id,
 )
 from orchsync.parse import parse_file
+from orchsync.parse.layout import InvalidId, check_segment, classify
 from orchsync.parse.yamldoc import MAX_FILE_BYTES
 
 TASK = "delegation/sprints/s1/t1/TASK.md"

@@ -19,10 +19,10 @@ from conftest import GIT_ENV, PROJECT_ROOT, commit_all, git, write
 
 from orchsync import pm, query
 from orchsync.cli import cli
-from orchsync.frontmatter_edit import FrontMatterError, append_note, get_field, set_field
 from orchsync.parse import parse_file
+from orchsync.pm.frontmatter_edit import FrontMatterError, append_note, get_field, set_field
+from orchsync.pm.writes import ConcurrentEdit
 from orchsync.repo import find_repo
-from orchsync.writes import ConcurrentEdit
 
 TODAY = date.today().isoformat()
 SPRINT = "orchestration-api-v2"
@@ -598,13 +598,15 @@ def test_a_status_update_racing_an_editor_keeps_the_editors_bytes(example_repo, 
     editor_bytes = (
         (example_repo / PHASE5).read_bytes().replace(b"# PM command tools", b"# Edited meanwhile")
     )
-    real_set_field = pm.set_field
+    from orchsync.pm import tasks
+
+    real_set_field = tasks.set_field
 
     def editor_saves_meanwhile(raw, *args, **kwargs):  # between orchsync's read and its write
         (example_repo / PHASE5).write_bytes(editor_bytes)
         return real_set_field(raw, *args, **kwargs)
 
-    monkeypatch.setattr(pm, "set_field", editor_saves_meanwhile)
+    monkeypatch.setattr(tasks, "set_field", editor_saves_meanwhile)
     before = head(example_repo)
 
     with pytest.raises(ConcurrentEdit) as err:

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from orchsync.parse.quickcheck import SUPPORTED, is_valid
-from orchsync.resources import data_dir
+from orchsync.parse.resources import data_dir
 
 SCHEMAS = {p.stem: json.loads(p.read_text()) for p in sorted(data_dir("schemas").glob("*.json"))}
 PARSED_KINDS = ["sprint", "task", "task_agent", "agent", "adr", "bug", "session", "config"]

@@ -1,4 +1,4 @@
-"""Write commands hand their sync to the running daemon (`orchsync.remote`).
+"""Write commands hand their sync to the running daemon (`orchsync.watch.client`).
 
 With `orchsync watch` running, `orchsync sync`, `orchsync task status` and the other write
 commands send their sync over `.git/orchsync/daemon.sock` and print the daemon's answer:
@@ -32,9 +32,9 @@ from conftest import (
     write,
 )
 
-from orchsync import remote
 from orchsync.errors import SnapshotBlocked, UsageError
 from orchsync.repo import find_repo
+from orchsync.watch import client as remote
 
 T3 = task_path("phase-3-template-generation")
 T4 = task_path("phase-4-agent-init")
@@ -388,7 +388,7 @@ def test_stopping_the_daemon_removes_its_socket_and_commands_sync_themselves(
 
 def test_the_client_imports_nothing_heavy():
     code = (
-        "import sys, orchsync.remote, orchsync.cli.sync; "
+        "import sys, orchsync.watch.client, orchsync.cli.sync; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'pygit2', 'duckdb', '_duckdb', 'yaml', 'ruamel', 'jinja2', 'watchfiles'}))"
     )
@@ -406,7 +406,8 @@ def test_the_client_imports_nothing_heavy():
 
 
 def test_repo_and_layout_agree_on_the_delegation_folder():
-    from orchsync import layout, repo
+    from orchsync import repo
+    from orchsync.parse import layout
 
     assert repo.DELEGATION == layout.DELEGATION
 
@@ -434,8 +435,8 @@ def test_a_sync_frees_its_pygit2_repository_without_the_cyclic_collector(example
 
 
 def test_snapshot_blocked_reads_files_and_agrees_with_gitstore(example_repo, tmp_path):
-    from orchsync.gitstate import snapshot_blocked
-    from orchsync.gitstore import GitStore
+    from orchsync.git.state import snapshot_blocked
+    from orchsync.git.store import GitStore
 
     def both(path: Path) -> tuple[str | None, str | None]:
         r = find_repo(path)
@@ -457,7 +458,7 @@ def test_snapshot_blocked_reads_files_and_agrees_with_gitstore(example_repo, tmp
 
 
 def test_a_task_code_is_found_without_listing_every_task(example_repo, monkeypatch):
-    from orchsync import resolve
+    from orchsync.parse import resolve
 
     def no_listing(root):  # pragma: no cover - must not be called for an exact code
         raise AssertionError("listed every task for an exact code")
@@ -468,8 +469,8 @@ def test_a_task_code_is_found_without_listing_every_task(example_repo, monkeypat
 
 
 def test_a_duplicated_task_code_is_still_reported(example_repo):
-    from orchsync import resolve
     from orchsync.errors import UnknownEntity
+    from orchsync.parse import resolve
 
     dup = task_path("phase-3-template-generation", sprint="another-sprint")
     write(example_repo, dup, (example_repo / T3).read_text())

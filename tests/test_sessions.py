@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 import pytest
 from conftest import git, trailers, write
 
-from orchsync import query, sessions
+from orchsync import query
 from orchsync.parse import parse_file
+from orchsync.pm import sessions
 from orchsync.repo import find_repo
 
 PHASE2 = "phase-2-event-system"

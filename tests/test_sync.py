@@ -32,7 +32,7 @@ from conftest import (
 
 from orchsync import query
 from orchsync.errors import LockTimeout
-from orchsync.gitstore import GitStore
+from orchsync.git.store import GitStore
 from orchsync.repo import find_repo
 from orchsync.sync import sync
 
@@ -390,7 +390,7 @@ def test_nothing_is_committed_on_a_detached_head(orchsync, example_repo):
 def test_a_held_index_lock_is_waited_for_then_reported_and_never_deleted(
     orchsync, example_repo, monkeypatch
 ):
-    monkeypatch.setattr("orchsync.gitstore.INDEX_LOCK_WAIT", 1.0)
+    monkeypatch.setattr("orchsync.git.store.INDEX_LOCK_WAIT", 1.0)
     lock = write(example_repo, ".git/index.lock", b"")
     set_status(example_repo, PHASE3, "in_progress")
     before = head(example_repo)

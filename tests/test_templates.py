@@ -16,9 +16,9 @@ from conftest import git, write
 from orchsync.cli import cli
 from orchsync.errors import UnknownEntity
 from orchsync.parse import parse_file
+from orchsync.parse.resources import data_dir
+from orchsync.pm.templates import TemplateError, find_template, list_templates, render, yaml_value
 from orchsync.repo import find_repo
-from orchsync.resources import data_dir
-from orchsync.templates import TemplateError, find_template, list_templates, render, yaml_value
 
 TODAY = date.today().isoformat()
 SHIPPED = [

@@ -741,7 +741,7 @@ def test_daemon_json_is_valid_while_running_and_after(daemon, example_repo):
 def test_a_sync_killed_between_commit_and_git_index_update_is_finished_by_the_next(
     example_repo, monkeypatch
 ):
-    from orchsync.gitstore import GitStore
+    from orchsync.git.store import GitStore
     from orchsync.sync import sync
 
     class Killed(BaseException):

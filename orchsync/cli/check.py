@@ -4,12 +4,12 @@ import os
 
 import click
 
-from orchsync.checks import cross_file
 from orchsync.cli.common import emit_json, repo_option
 from orchsync.errors import ExitCode, UsageError
-from orchsync.layout import DELEGATION
+from orchsync.parse.checks import cross_file
+from orchsync.parse.layout import DELEGATION
+from orchsync.parse.worktree import list_files, load_tree
 from orchsync.repo import Repo
-from orchsync.tree import list_files, load_tree
 
 
 @click.command()

@@ -17,7 +17,7 @@ from orchsync.repo import Repo
 @repo_option
 def log(repo: Repo, entity: str, session: str | None, fmt: str) -> None:
     """History of one entity (T:x, S:x, ADR:6, a path): commit, time, events, hash."""
-    from orchsync.timeline import entity_versions
+    from orchsync.pm.timeline import entity_versions
 
     versions = entity_versions(repo, entity, session=session)
     rows = [
@@ -49,7 +49,7 @@ def show(
     repo: Repo, entity: str | None, at: str | None, content: str | None, as_json: bool
 ) -> None:
     """Print an entity's file as of a revision or a content hash."""
-    from orchsync.timeline import show as do_show
+    from orchsync.pm.timeline import show as do_show
 
     info = do_show(repo, entity, at=at, hash=content)
     if as_json:
@@ -79,7 +79,7 @@ def rollback(
     as_json: bool,
 ) -> None:
     """Write an earlier version's exact bytes back, as a new commit."""
-    from orchsync.timeline import rollback as do_rollback
+    from orchsync.pm.timeline import rollback as do_rollback
 
     result = do_rollback(repo, entity, to, force=force, actor=actor, session=session)
     if as_json:
@@ -100,7 +100,7 @@ def rollback(
 @repo_option
 def replay(repo: Repo, entity: str, since: str | None, session: str | None, as_json: bool) -> None:
     """The sequence of versions and events of an entity: the basis for replaying work."""
-    from orchsync.timeline import entity_versions
+    from orchsync.pm.timeline import entity_versions
 
     versions = entity_versions(repo, entity, session=session, since=since)
     if as_json:

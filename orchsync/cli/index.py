@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from orchsync.cli.common import emit_json, format_rows, output_options, render_rows, repo_option
-from orchsync.query_state import parse_since
-from orchsync.readcache import cached
+from orchsync.query.answers import cached
+from orchsync.query.freshness import parse_since
 from orchsync.repo import Repo
 
 _STATUSES = ["pending", "in_progress", "completed", "blocked"]
@@ -27,9 +27,9 @@ _STATUSES = ["pending", "in_progress", "completed", "blocked"]
 def reindex(repo: Repo, from_files: bool, as_json: bool) -> None:
     """Rebuild the index from git history (and the journal), or from the files."""
     from orchsync.config import load_config
-    from orchsync.gitstore import GitStore
-    from orchsync.indexer import catch_up, index_from_files
+    from orchsync.git.store import GitStore
     from orchsync.sync import lock_for
+    from orchsync.sync.catchup import catch_up, index_from_files
 
     config = load_config(repo.root)
     store = GitStore(repo, config.target_ref)
@@ -237,8 +237,8 @@ def _print_events(rows: list[dict], fmt: str, header: bool = True) -> None:
 @click.pass_context
 def events_archive(ctx: click.Context, before: str, as_json: bool) -> None:
     """Move events older than DATE to Parquet under .git/orchsync/archive/."""
-    from orchsync.archive import archive_events
     from orchsync.cli.common import get_repo
+    from orchsync.index.archive import archive_events
 
     result = archive_events(
         get_repo(ctx.parent.params.get("repo_path") if ctx.parent else None), before

@@ -44,7 +44,7 @@ def mcp(repo: Repo, tools: str, query_timeout: float, query_memory_limit: str) -
     import dataclasses
 
     from orchsync.index.worker import parse_size
-    from orchsync.mcp_server import QUERY_LIMITS, select_tools, serve
+    from orchsync.mcp.server import QUERY_LIMITS, select_tools, serve
 
     select_tools(tools)  # a bad --tools is a usage error before the server starts
     limits = dataclasses.replace(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from orchsync.errors import ExitCode
-from orchsync.merge import merge_file
+from orchsync.git.merge import merge_file
 
 __all__ = ["merge_file_cmd"]
 

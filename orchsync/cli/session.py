@@ -46,8 +46,8 @@ def start(
 
     The key is `<task>-<agent>-<yyyymmdd-hhmm>`, with `-2`, `-3`... when taken.
     """
-    from orchsync import sessions
     from orchsync.cli.pm import report
+    from orchsync.pm import sessions
 
     report(sessions.start(repo, target, agent, title=title, note_text=note_text), as_json)
 
@@ -60,8 +60,8 @@ def start(
 @repo_option
 def note(repo: Repo, key: str, text: str, agent: str | None, as_json: bool) -> None:
     """Append a timestamped note to session KEY."""
-    from orchsync import sessions
     from orchsync.cli.pm import report
+    from orchsync.pm import sessions
 
     report(sessions.note(repo, key, text, agent=agent), as_json)
 
@@ -77,8 +77,8 @@ def handoff(
     repo: Repo, key: str, to: str, note_text: str | None, agent: str | None, as_json: bool
 ) -> None:
     """Hand session KEY to another agent (status handed_off; the new agent owns it)."""
-    from orchsync import sessions
     from orchsync.cli.pm import report
+    from orchsync.pm import sessions
 
     report(sessions.handoff(repo, key, to, note_text=note_text, agent=agent), as_json)
 
@@ -91,8 +91,8 @@ def handoff(
 @repo_option
 def end(repo: Repo, key: str, note_text: str | None, agent: str | None, as_json: bool) -> None:
     """End session KEY (status ended, ended_at now)."""
-    from orchsync import sessions
     from orchsync.cli.pm import report
+    from orchsync.pm import sessions
 
     report(sessions.end(repo, key, note_text=note_text, agent=agent), as_json)
 
@@ -106,7 +106,7 @@ def end(repo: Repo, key: str, note_text: str | None, agent: str | None, as_json:
 @repo_option
 def list_cmd(repo: Repo, task: str | None, open_only: bool, fmt: str) -> None:
     """List sessions, newest first."""
-    from orchsync import sessions
+    from orchsync.pm import sessions
 
     rows = sessions.list_sessions(repo, task=task, open_only=open_only)
     render_rows(

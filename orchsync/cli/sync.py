@@ -20,7 +20,7 @@ from orchsync.repo import Repo
 @repo_option
 def init(repo: Repo, merge_driver: bool, dry_run: bool, as_json: bool) -> None:
     """Set a repository up: runtime folder, default config, first snapshot commit."""
-    from orchsync.bootstrap import init as do_init
+    from orchsync.pm.setup import init as do_init
 
     result = do_init(repo, merge_driver=merge_driver, dry_run=dry_run)
     if as_json:
@@ -55,7 +55,7 @@ def sync(
     Exits 1 when a synced file is invalid (it is committed all the same). When
     `orchsync watch` runs for the repository, the sync is handed to it (same result).
     """
-    from orchsync.remote import sync_anywhere
+    from orchsync.watch.client import sync_anywhere
 
     result = sync_anywhere(repo, list(paths) or None, actor=actor, session=session, dry_run=dry_run)
     if as_json:
@@ -88,7 +88,7 @@ def sync(
 @repo_option
 def status(repo: Repo, as_json: bool) -> None:
     """Pending changes and why they wait, the last snapshot, the index and the daemon."""
-    from orchsync.bootstrap import repo_status
+    from orchsync.pm.setup import repo_status
 
     info = repo_status(repo)
     if as_json:
@@ -148,7 +148,7 @@ def fix_ids(
     repo: Repo, dry_run: bool, actor: str | None, session: str | None, as_json: bool
 ) -> None:
     """Rename the newer of duplicated task codes, ADR and bug numbers (one commit)."""
-    from orchsync.fixids import fix_ids as do_fix
+    from orchsync.pm.fixids import fix_ids as do_fix
 
     result = do_fix(repo, dry_run=dry_run, actor=actor, session=session)
     if as_json:

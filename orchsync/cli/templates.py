@@ -24,7 +24,7 @@ def list_(repo: Repo, kind: str | None, fmt: str) -> None:
 
     A repository overrides or adds templates in delegation/.templates/KIND/NAME/.
     """
-    from orchsync.templates import KINDS, TemplateError, list_templates
+    from orchsync.pm.templates import KINDS, TemplateError, list_templates
 
     if kind is not None and kind not in KINDS:
         raise TemplateError(f"unknown template kind {kind!r}; kinds: {', '.join(sorted(KINDS))}")

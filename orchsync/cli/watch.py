@@ -47,8 +47,8 @@ def watch(
     SIGTERM ends it after the current batch.
     """
     if detach:
+        from orchsync.watch.control import log_path
         from orchsync.watch.daemon import start_detached
-        from orchsync.watch.state import log_path
 
         args = [a for a, on in (("-v", verbose), ("--poll", poll)) if on]
         args += [f"--debounce={debounce_ms}"] if debounce_ms is not None else []
@@ -73,7 +73,7 @@ def stop(repo: Repo, timeout: float) -> None:
 
     Exits 1 when no daemon is running.
     """
-    from orchsync.watch.state import stop_daemon
+    from orchsync.watch.control import stop_daemon
 
     pid = stop_daemon(repo, timeout=timeout)
     click.echo(f"stopped orchsync watch (pid {pid})")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchsync.context.model import FORMAT, Context, Deps, Request, parse_chat_command
+from orchsync.context.types import FORMAT, Context, Deps, Request, parse_chat_command
 
 __all__ = ["FORMAT", "Context", "Deps", "Request", "assemble", "parse_chat_command"]
 

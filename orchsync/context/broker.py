@@ -15,11 +15,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from orchsync.context.model import FORMAT, Context, Deps, Request
 from orchsync.context.refs import hash_file, read_references
+from orchsync.context.types import FORMAT, Context, Deps, Request
 from orchsync.errors import UnknownEntity
-from orchsync.layout import DELEGATION
 from orchsync.model import KEY_PREFIX, Kind
+from orchsync.parse.layout import DELEGATION
 from orchsync.repo import Repo
 
 __all__ = ["SESSION_EVENTS_LIMIT", "assemble_uncached", "context_hash"]

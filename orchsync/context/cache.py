@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from orchsync import __version__
-from orchsync.context.model import Context, Deps, Request
 from orchsync.context.refs import expand, hash_file
-from orchsync.layout import DELEGATION
+from orchsync.context.types import Context, Deps, Request
+from orchsync.parse.layout import DELEGATION
 from orchsync.repo import Repo
 
 __all__ = ["CACHE_VERSION", "MAX_ENTRIES", "load", "store"]
@@ -168,7 +168,7 @@ def _relevant(repo: Repo, deps: Deps, path: str) -> bool:
         if code in deps.codes or (deps.prefix_of and code.startswith(deps.prefix_of)):
             return True
     if deps.mentions and (name == "TASK.md" or path.startswith(f"{DELEGATION}/sessions/")):
-        from orchsync.fsread import read_entry
+        from orchsync.parse.fsread import read_entry
 
         try:
             data = read_entry(repo.root, path).data  # a link's text, never its target

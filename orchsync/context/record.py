@@ -2,7 +2,7 @@
 
 `record_events` appends to `.git/orchsync/journal/` (one O_APPEND write per event) and does
 nothing else, so a cached AGENT INIT imports no DuckDB. The index loads journal rows it has
-not seen on the next read or catch-up (`orchsync.index.journal`), and a rebuild replays the
+not seen on the next read or catch-up (`orchsync.index.journal_tail`), and a rebuild replays the
 whole journal, so the events are in `orchestration_events` for every reader.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from orchsync.config import EventPolicy
 from orchsync.events import Event
-from orchsync.journal import append, journal_event
+from orchsync.events.journal import append, journal_event
 from orchsync.repo import Repo
 
 __all__ = ["make_event", "record_events"]

@@ -5,7 +5,7 @@ the work tree. The text is an agent's to write, so it never leads out of the rep
 
 - a pattern that is absolute, climbs out with `..`, reaches into `.git` or holds control
   characters is refused;
-- nothing is read through a symbolic link (see `orchsync.fsread`): a linked file, or a
+- nothing is read through a symbolic link (see `orchsync.parse.fsread`): a linked file, or a
   path through a linked folder, is refused (even when it points inside the repository:
   one rule is easier to trust than a check of where a link leads), and `**` and `*` never
   walk into a linked folder; a linked folder the walk would have entered is reported;
@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from orchsync.fsread import DIR, LINK, MISSING, SPECIAL, Reader
+from orchsync.parse.fsread import DIR, LINK, MISSING, SPECIAL, Reader
 
 __all__ = ["MAX_DOC_CHARS", "MAX_MATCHES", "Reference", "expand", "hash_file", "read_references"]
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from orchsync.config import load_config
 from orchsync.context import cache
-from orchsync.context.model import Context, Request
 from orchsync.context.record import make_event, record_events
-from orchsync.query_state import expected_tip
+from orchsync.context.types import Context, Request
+from orchsync.query.freshness import expected_tip
 from orchsync.repo import Repo
 
 __all__ = ["assemble"]

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 from orchsync.index.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    from orchsync.index.store import Batch, Index, IndexMissing
+    from orchsync.index.database import Batch, Index, IndexMissing
 
 __all__ = ["SCHEMA_VERSION", "Batch", "Index", "IndexMissing"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("Batch", "Index", "IndexMissing"):
-        from orchsync.index import store
+        from orchsync.index import database as store
 
         return getattr(store, name)
     raise AttributeError(name)

@@ -32,8 +32,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from orchsync.duck import duckdb
 from orchsync.errors import LockTimeout, QueryLimit, UsageError
+from orchsync.index.duck import duckdb
 
 __all__ = [
     "READ_ONLY_MESSAGE",

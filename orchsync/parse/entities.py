@@ -8,7 +8,6 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from orchsync.layout import InvalidId, Location, check_code, check_segment, classify, misplaced
 from orchsync.model import (
     Adr,
     AgentProfile,
@@ -23,6 +22,14 @@ from orchsync.model import (
     Task,
     TaskAgentConfig,
     content_hash,
+)
+from orchsync.parse.layout import (
+    InvalidId,
+    Location,
+    check_code,
+    check_segment,
+    classify,
+    misplaced,
 )
 from orchsync.parse.markdown import checklist_item, first_heading, sections
 from orchsync.parse.validate import validate

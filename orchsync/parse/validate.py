@@ -7,8 +7,8 @@ from functools import cache
 from typing import Any
 
 from orchsync.parse.quickcheck import Check, compile_schema
+from orchsync.parse.resources import data_dir
 from orchsync.parse.yamldoc import Document, Problem, dotted
-from orchsync.resources import data_dir
 
 __all__ = ["schema_for", "validate"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from orchsync.watch.state import (
+from orchsync.watch.control import (
     DaemonNotRunning,
     DaemonRunning,
     daemon_status,

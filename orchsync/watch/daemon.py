@@ -33,11 +33,9 @@ from typing import Any
 from orchsync.config import load_config
 from orchsync.errors import LockTimeout, OrchsyncError, StorageFault
 from orchsync.faults import RETRY_COMMAND, as_fault, storage
-from orchsync.layout import DELEGATION
+from orchsync.parse.layout import DELEGATION
 from orchsync.repo import Repo
-from orchsync.watch.gitstate import GitState, read_git_state
-from orchsync.watch.settle import ChangeSource, NotifySource, settled_changes
-from orchsync.watch.state import (
+from orchsync.watch.control import (
     QUEUE_SHOWN,
     DaemonLock,
     DaemonRunning,
@@ -48,6 +46,8 @@ from orchsync.watch.state import (
     read_state,
     write_state,
 )
+from orchsync.watch.gitstate import GitState, read_git_state
+from orchsync.watch.settle import ChangeSource, NotifySource, settled_changes
 
 __all__ = ["Daemon", "run_daemon", "setup_logging", "start_detached"]
 
@@ -105,9 +105,9 @@ class Daemon:
         self._written: dict[str, Any] | None = None
         self.serve = serve
         # One sync at a time: the watch loop's batches and the syncs write commands hand over
-        # (`orchsync.remote`) run in different threads of this process.
+        # (`orchsync.watch.client`) run in different threads of this process.
         self._sync_lock = threading.Lock()
-        self._warm: Any = None  # orchsync.warm.Warm, made on the first library sync
+        self._warm: Any = None  # orchsync.sync.warm.Warm, made on the first library sync
         self._last_sync = time.monotonic()
         self._cooled = 0  # 1: DuckDB instance dropped (COOL_AFTER), 2: all dropped (FORGET_AFTER)
 
@@ -171,10 +171,10 @@ class Daemon:
 
     @contextlib.contextmanager
     def _serving(self) -> Iterator[None]:
-        """The sync socket, while the daemon lock is held (see `orchsync.remote`)."""
+        """The sync socket, while the daemon lock is held (see `orchsync.watch.client`)."""
         server = None
         if self.serve:
-            from orchsync.watch.server import SyncServer
+            from orchsync.watch.listener import SyncServer
 
             server = SyncServer(self.repo, self.serve_sync, state=self.live_state)
             if not server.start():
@@ -315,19 +315,19 @@ class Daemon:
         if self._sync is not None:
             return self._sync(self.repo, paths, **options)
         from orchsync.sync import sync
-        from orchsync.warm import Warm
+        from orchsync.sync.warm import Warm
 
         if self._warm is None:
             self._warm = Warm(self.repo)
         return sync(self.repo, paths, warm=self._warm, **options)
 
     def serve_sync(self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
-        """A sync a write command handed over (`orchsync.remote`); runs in a server thread.
+        """A sync a write command handed over (`orchsync.watch.client`); runs in a server thread.
 
         The answer goes out as soon as the commit has landed and the git index follows it;
         indexing comes next, and a reader that comes meanwhile waits for it (query.reader).
         """
-        from orchsync.remote import FAULT_PARTS, OPTIONS
+        from orchsync.watch.client import FAULT_PARTS, OPTIONS
 
         given = request.get("options") or {}
         options = {k: given[k] for k in OPTIONS if k in given}
@@ -502,7 +502,7 @@ def _changes(n: int) -> str:
 
 
 def _live_pid(repo: Repo) -> int | None:
-    from orchsync.remote import daemon_state
+    from orchsync.watch.client import daemon_state
 
     live = daemon_state(repo, timeout=0.2)
     return live.get("pid") if live is not None else None

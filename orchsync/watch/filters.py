@@ -2,7 +2,7 @@
 
 A filter is a callable `(change, path) -> bool`, as watchfiles expects. `NoiseFilter` keeps
 watchfiles' own defaults (`__pycache__`, `.git`, `*.swp`...) and adds orchsync's noise list
-(`orchsync.noise`: vim's `4913` probe, emacs lock links, JetBrains `___jb_tmp___`, our
+(`orchsync.parse.noise`: vim's `4913` probe, emacs lock links, JetBrains `___jb_tmp___`, our
 `.orchsync-tmp` temps...), the same list the sync engine and the tree scanner use, so the
 watcher never wakes for a file that sync would skip anyway.
 """
@@ -14,7 +14,7 @@ import os
 
 from watchfiles import Change, DefaultFilter
 
-from orchsync.noise import is_noise
+from orchsync.parse.noise import is_noise
 
 __all__ = ["NoiseFilter"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from orchsync.gitstate import IN_PROGRESS
+from orchsync.git.state import IN_PROGRESS
 from orchsync.repo import Repo
 
 __all__ = ["GitState", "read_git_state"]

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from watchfiles import Change
 
-from orchsync.layout import DELEGATION
+from orchsync.parse.layout import DELEGATION
 from orchsync.watch.filters import NoiseFilter
 
 __all__ = [

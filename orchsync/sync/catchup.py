@@ -17,19 +17,19 @@ import pygit2
 
 from orchsync.config import Config
 from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
-from orchsync.fsread import LINK, LINK_MODE, Reader
-from orchsync.gitstore import GitStore
-from orchsync.history import CommitChanges, iter_changes
+from orchsync.git.history import CommitChanges, iter_changes
+from orchsync.git.store import GitStore
 from orchsync.index import SCHEMA_VERSION, Batch, Index
-from orchsync.index.journal import JOURNAL_META
-from orchsync.index.journal import tail as journal_tail
+from orchsync.index.database import encode_rows
+from orchsync.index.journal_tail import JOURNAL_META
+from orchsync.index.journal_tail import tail as journal_tail
 from orchsync.index.schema import ENTITY_TABLES
-from orchsync.index.store import encode_rows
 from orchsync.model import Kind, ParsedFile, entity_id
 from orchsync.parse import parse_file
+from orchsync.parse.fsread import LINK, LINK_MODE, Reader
 from orchsync.parse.parallel import goes_parallel, map_chunks, paused_gc
+from orchsync.parse.worktree import list_files
 from orchsync.repo import Repo
-from orchsync.tree import list_files
 
 __all__ = ["CatchUp", "ParseCache", "catch_up", "entity_row", "index_from_files", "index_for"]
 

@@ -24,22 +24,22 @@ from orchsync.config import Config, load_config
 from orchsync.errors import SnapshotBlocked, StorageFault, UsageError
 from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
 from orchsync.faults import RETRY_INDEX, RETRY_SYNC, edits_note, storage, waiting
-from orchsync.fsread import DIR, LINK, LINK_MODE, MISSING, Reader, read_entry
-from orchsync.gitstore import GitStore, RefMoved, open_git
-from orchsync.indexer import CatchUp, ParseCache, catch_up
-from orchsync.layout import DELEGATION
+from orchsync.git.store import GitStore, RefMoved, open_git
+from orchsync.git.trailers import compose_message
 from orchsync.lock import FileLock
 from orchsync.model import Diagnostic, ParsedFile
-from orchsync.noise import is_noise_path
 from orchsync.parse import parse_file
+from orchsync.parse.fsread import DIR, LINK, LINK_MODE, MISSING, Reader, read_entry
+from orchsync.parse.layout import DELEGATION
+from orchsync.parse.noise import is_noise_path
+from orchsync.parse.worktree import list_files
 from orchsync.repo import Repo
-from orchsync.trailers import compose_message
-from orchsync.tree import list_files
+from orchsync.sync.catchup import CatchUp, ParseCache, catch_up
 
 if TYPE_CHECKING:
     import pygit2
 
-    from orchsync.warm import Warm
+    from orchsync.sync.warm import Warm
 
 __all__ = ["SyncResult", "git_blob_id", "lock_for", "pending_changes", "read_status", "sync"]
 
@@ -437,8 +437,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def _events_of(store: GitStore, cache: ParseCache, config: Config, commit: str) -> list[Event]:
-    from orchsync.history import commit_changes
-    from orchsync.indexer import commit_events
+    from orchsync.git.history import commit_changes
+    from orchsync.sync.catchup import commit_events
 
     return commit_events(commit_changes(store, store.git[commit]), cache, config)[1]  # type: ignore[arg-type]
 
@@ -461,7 +461,7 @@ def _collect(
 ) -> list[_Change]:
     """Files whose bytes differ from the target ref's tree (added, changed, deleted).
 
-    The work tree is read as git would record it (`orchsync.fsread`): a symbolic link is
+    The work tree is read as git would record it (`orchsync.parse.fsread`): a symbolic link is
     its link text with mode 120000 and is never followed, a path beyond a linked folder does
     not exist. What git cannot hold (a FIFO, a device) and files above the size limit are
     not committed: they go to `skipped`, and a committed version of them stays as it is.

@@ -1,4 +1,4 @@
-"""The daemon's side of `orchsync.remote`: take syncs from write commands over a Unix socket.
+"""The daemon's side of `orchsync.watch.client`: take syncs from write commands over a Unix socket.
 
 `{"op": "state"}` is answered at once with the daemon's live state (what daemon.json says,
 even when the disk refuses daemon.json).
@@ -26,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchsync.remote import MAX_LINE, PROTOCOL, socket_address, socket_path
 from orchsync.repo import Repo
+from orchsync.watch.client import MAX_LINE, PROTOCOL, socket_address, socket_path
 
 __all__ = ["Reply", "SyncServer"]
 

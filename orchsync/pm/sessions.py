@@ -20,11 +20,11 @@ from typing import Any
 import yaml
 
 from orchsync.errors import UnknownEntity, UsageError
-from orchsync.layout import check_code, session_path, slugify
 from orchsync.model import Kind
+from orchsync.parse.layout import check_code, session_path, slugify
 from orchsync.pm import PmResult
+from orchsync.pm.writes import ConcurrentEdit, atomic_write, read_for_edit, replace_if_unchanged
 from orchsync.repo import Repo
-from orchsync.writes import ConcurrentEdit, atomic_write, read_for_edit, replace_if_unchanged
 
 __all__ = ["end", "handoff", "list_sessions", "new_key", "note", "start"]
 
@@ -63,7 +63,7 @@ def new_key(task: str, agent: str, when: datetime) -> str:
 
 def _target(repo: Repo, target: str) -> tuple[str | None, str | None]:
     """(task code, sprint code) of `T:x` or `S:x` (or a bare task code)."""
-    from orchsync.resolve import resolve
+    from orchsync.parse.resolve import resolve
 
     found = resolve(repo, target)
     if found.kind is Kind.TASK:
@@ -74,7 +74,7 @@ def _target(repo: Repo, target: str) -> tuple[str | None, str | None]:
 
 
 def _render(repo: Repo, variables: dict[str, Any]) -> str:
-    from orchsync.templates import find_template, render
+    from orchsync.pm.templates import find_template, render
 
     texts = render(find_template(repo, "session", "default"), variables)
     return texts["SESSION.md"]
@@ -168,7 +168,7 @@ def handoff(
     now: datetime | None = None,
 ) -> PmResult:
     """Hand the session to agent `to`: a handoff entry, status handed_off, `to` its agent now."""
-    from orchsync.frontmatter_edit import set_field
+    from orchsync.pm.frontmatter_edit import set_field
 
     check_code(to, "agent")
     when = now or _now()
@@ -210,7 +210,7 @@ def end(
     now: datetime | None = None,
 ) -> PmResult:
     """Close the session: status ended, ended_at now, with an optional last note."""
-    from orchsync.frontmatter_edit import set_field
+    from orchsync.pm.frontmatter_edit import set_field
 
     when = now or _now()
 
@@ -327,8 +327,8 @@ def _edit(
 
 
 def _sync(repo: Repo, result: PmResult, path: str, actor: str | None, key: str) -> PmResult:
-    from orchsync.remote import sync_anywhere  # the running daemon's sync, else this one
-    from orchsync.uncommitted import after_write, how_committed
+    from orchsync.pm.uncommitted import after_write, how_committed
+    from orchsync.watch.client import sync_anywhere  # the running daemon's sync, else this one
 
     with after_write(repo, [path], result.message):
         done = sync_anywhere(repo, [path], actor=actor, session=key)
@@ -339,7 +339,7 @@ def _sync(repo: Repo, result: PmResult, path: str, actor: str | None, key: str) 
 
 
 def _add_note(raw: bytes, text: str, agent: str, when: datetime, path: str) -> bytes:
-    from orchsync.frontmatter_edit import append_note
+    from orchsync.pm.frontmatter_edit import append_note
 
     return append_note(raw, f"{_iso(when)} [{agent}] {text}", path=path)
 

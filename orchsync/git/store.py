@@ -24,9 +24,9 @@ from pygit2.enums import FileMode
 
 from orchsync.errors import LockTimeout, SnapshotBlocked
 from orchsync.faults import fault_errno, storage
-from orchsync.fsread import is_beyond_link
-from orchsync.gitstate import DETACHED, IN_PROGRESS_REASONS, UNBORN, unmerged_reason
-from orchsync.layout import DELEGATION
+from orchsync.git.state import DETACHED, IN_PROGRESS_REASONS, UNBORN, unmerged_reason
+from orchsync.parse.fsread import is_beyond_link
+from orchsync.parse.layout import DELEGATION
 from orchsync.repo import Repo
 
 __all__ = ["GitStore", "Snapshot", "commit_time_iso", "open_git"]

@@ -7,7 +7,7 @@ installed package metadata (`importlib.metadata`, which pulls in `email`). `impo
 is the engine alone, ~25 ms, with the same `connect`, connection, exception classes and
 results: they are the objects `duckdb` re-exports.
 
-    from orchsync.duck import duckdb
+    from orchsync.index.duck import duckdb
 
 Where `_duckdb` is not a top-level module (DuckDB before 1.4 ships it as `duckdb.duckdb`),
 the package is imported as usual. Once anything in the process imports the full `duckdb`

@@ -27,13 +27,13 @@ MAX_ENTRIES = 256
 def _state(repo: Repo) -> list[Any] | None:
     from orchsync.config import load_config
     from orchsync.index.schema import SCHEMA_VERSION
-    from orchsync.query_state import expected_tip
+    from orchsync.query.freshness import expected_tip
 
     try:
         st = repo.index_path.stat()
     except FileNotFoundError:
         return None
-    from orchsync.journal import sizes
+    from orchsync.events.journal import sizes
 
     ref, tip = expected_tip(repo, load_config(repo.root))
     # journal events (agent init) reach the index on its next read: a grown journal is a change

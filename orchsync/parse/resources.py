@@ -10,7 +10,7 @@ from pathlib import Path
 
 __all__ = ["data_dir"]
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # the orchsync package folder
 
 
 def data_dir(name: str) -> Path:

@@ -151,7 +151,7 @@ class _GuardedServer(MCPServer):
 
     async def run_stdio_async(self) -> None:
         """Like MCPServer's, over `guarded_stdio`: malformed lines get JSON-RPC errors."""
-        from orchsync.mcp_stdio import guarded_stdio
+        from orchsync.mcp.stdio import guarded_stdio
 
         lowlevel = self._lowlevel_server
         async with guarded_stdio() as (read_stream, write_stream):
@@ -475,7 +475,7 @@ class _Face:
         ] = None,
         session: Session = None,
     ) -> dict[str, Any]:
-        from orchsync import sessions
+        from orchsync.pm import sessions
 
         with self._call():
             actor, _ = self._who(ctx, session)
@@ -610,7 +610,7 @@ class _Face:
         title: str | None = None,
         note: Annotated[str | None, Field(description="A first note")] = None,
     ) -> dict[str, Any]:
-        from orchsync import sessions
+        from orchsync.pm import sessions
 
         with self._call():
             actor, _ = self._who(ctx, None)
@@ -629,7 +629,7 @@ class _Face:
         note: Annotated[str | None, Field(description="State of the work and next steps")] = None,
         session: Session = None,
     ) -> dict[str, Any]:
-        from orchsync import sessions
+        from orchsync.pm import sessions
 
         with self._call():
             actor, _ = self._who(ctx, session)
@@ -642,7 +642,7 @@ class _Face:
         note: Annotated[str | None, Field(description="A last note")] = None,
         session: Session = None,
     ) -> dict[str, Any]:
-        from orchsync import sessions
+        from orchsync.pm import sessions
 
         with self._call():
             actor, _ = self._who(ctx, session)
@@ -657,7 +657,7 @@ class _Face:
         task: Annotated[str | None, Field(description="Only sessions of this task")] = None,
         open_only: Annotated[bool, Field(description="Only open or handed-off sessions")] = False,
     ) -> dict[str, Any]:
-        from orchsync import sessions
+        from orchsync.pm import sessions
 
         with self._call():
             return {"sessions": sessions.list_sessions(self.repo, task=task, open_only=open_only)}
@@ -742,7 +742,7 @@ class _Face:
             str | None, Field(description="Only versions after this git revision")
         ] = None,
     ) -> dict[str, Any]:
-        from orchsync import timeline
+        from orchsync.pm import timeline
 
         with self._call():
             versions = timeline.entity_versions(self.repo, entity, session=session, since=since)
@@ -756,7 +756,7 @@ class _Face:
         force: Annotated[bool, Field(description="Discard edits not synced yet")] = False,
         session: Session = None,
     ) -> dict[str, Any]:
-        from orchsync import timeline
+        from orchsync.pm import timeline
 
         with self._call():
             actor, session = self._who(ctx, session)
@@ -773,8 +773,8 @@ class _Face:
         return self._file_text(f"T:{code}")
 
     def _file_text(self, key: str) -> str:
-        from orchsync.resolve import resolve
-        from orchsync.writes import read_for_edit
+        from orchsync.parse.resolve import resolve
+        from orchsync.pm.writes import read_for_edit
 
         with self._lock:
             try:

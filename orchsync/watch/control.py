@@ -126,7 +126,7 @@ def holder_pid(repo: Repo, wait: float = 0.5) -> int | None:
             pid = 0
         if pid:
             return pid
-        from orchsync.remote import daemon_state  # socket and json only
+        from orchsync.watch.client import daemon_state  # socket and json only
 
         live = daemon_state(repo)
         if live is not None and live.get("pid"):
@@ -193,7 +193,7 @@ def daemon_status(repo: Repo) -> dict[str, Any]:
             out["stopped_at"] = state.get("stopped_at")
         return out
     pid = holder_pid(repo)
-    from orchsync.remote import daemon_state  # socket and json only
+    from orchsync.watch.client import daemon_state  # socket and json only
 
     live = daemon_state(repo)
     if live is not None and (pid is None or live.get("pid") == pid):

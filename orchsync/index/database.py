@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchsync.duck import duckdb
 from orchsync.errors import LockTimeout
 from orchsync.faults import RETRY_INDEX, storage
+from orchsync.index.duck import duckdb
 from orchsync.index.schema import ENTITY_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
 
 __all__ = ["Batch", "Index", "IndexMissing", "encode_rows"]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from orchsync.errors import OrchsyncError, UsageError
 from orchsync.faults import RETRY_COMMAND, storage
-from orchsync.fsread import FILE, MISSING, is_beyond_link, read_entry
 from orchsync.model import content_hash
+from orchsync.parse.fsread import FILE, MISSING, is_beyond_link, read_entry
 
 __all__ = [
     "ConcurrentEdit",

@@ -29,10 +29,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from orchsync.duck import duckdb
 from orchsync.errors import LockTimeout
-from orchsync.gitstore import open_git
-from orchsync.index.store import READ_TIMEOUT, Index
+from orchsync.git.store import open_git
+from orchsync.index.database import READ_TIMEOUT, Index
+from orchsync.index.duck import duckdb
 from orchsync.lock import FileLock
 from orchsync.query import WRITER_LOCK
 from orchsync.repo import Repo

@@ -13,7 +13,7 @@ from typing import Any
 
 from orchsync.errors import UsageError
 from orchsync.model import Kind
-from orchsync.resolve import parse_key
+from orchsync.parse.resolve import parse_key
 
 __all__ = ["FORMAT", "Context", "Deps", "Request", "parse_chat_command"]
 

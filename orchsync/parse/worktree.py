@@ -1,6 +1,6 @@
 """Read a delegation tree from the work tree: list its files and parse them.
 
-Listing and reading follow git's rules, never a link (see `orchsync.fsread`): a symbolic
+Listing and reading follow git's rules, never a link (see `orchsync.parse.fsread`): a symbolic
 link, to a file or to a folder, is one entry whose content is the link text; a FIFO,
 socket or device is not a file git can record, so it is not listed (`special` collects
 them for `orchsync check`, which reports them).
@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
 
-from orchsync.fsread import DIR, LINK, MISSING, Entry, Reader
-from orchsync.layout import DELEGATION, classify
 from orchsync.model import Diagnostic, ParsedFile
-from orchsync.noise import is_noise
 from orchsync.parse import parse_file
+from orchsync.parse.fsread import DIR, LINK, MISSING, Entry, Reader
+from orchsync.parse.layout import DELEGATION, classify
+from orchsync.parse.noise import is_noise
 from orchsync.parse.parallel import map_chunks
 
 __all__ = ["list_files", "load_tree", "parse_entry", "read_parsed"]

@@ -28,9 +28,9 @@ from typing import Any
 import yaml
 
 from orchsync.errors import UnknownEntity, UsageError
-from orchsync.layout import DELEGATION
+from orchsync.parse.layout import DELEGATION
+from orchsync.parse.resources import data_dir
 from orchsync.repo import Repo
-from orchsync.resources import data_dir
 
 __all__ = [
     "KINDS",
@@ -115,13 +115,13 @@ def _read(source: str, path: Path) -> bytes | None:
     """A template file's bytes, or None when there is none.
 
     A repository's templates are files anyone with write access to the tree may have made:
-    they are read as `orchsync.fsread` reads (no symbolic link, to a file or a folder, is
+    they are read as `orchsync.parse.fsread` reads (no symbolic link, to a file or a folder, is
     followed, so no file outside the repository ends up in a new task). A symbolic link
     is an error that says so; the shipped templates are the package's own files.
     """
     if source != "repo":
         return path.read_bytes() if path.is_file() else None
-    from orchsync.fsread import LINK, MISSING, read_entry
+    from orchsync.parse.fsread import LINK, MISSING, read_entry
 
     root = path.parents[_REPO_DEPTH - 1]
     entry = read_entry(root, path.relative_to(root).as_posix())

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from orchsync.config import load_config
-from orchsync.layout import CONFIG_FILE
+from orchsync.parse.layout import CONFIG_FILE
 from orchsync.repo import Repo
 
 __all__ = ["DEFAULT_CONFIG", "init", "repo_status"]
@@ -54,11 +54,11 @@ def init(
     if not os.path.lexists(config_path):
         actions.append(f"wrote {CONFIG_FILE} (defaults)")
         if not dry_run:
-            from orchsync.writes import atomic_write
+            from orchsync.pm.writes import atomic_write
 
             atomic_write(config_path, DEFAULT_CONFIG.encode(), exclusive=True, root=repo.root)
     if merge_driver:
-        from orchsync.merge import install_merge_driver
+        from orchsync.git.merge import install_merge_driver
 
         written = install_merge_driver(
             repo.root, repo.git_dir, dry_run=dry_run, program=_driver_program()
@@ -93,7 +93,7 @@ def _driver_program() -> str:
 
 def repo_status(repo: Repo) -> dict[str, Any]:
     """Pending changes and why they wait, the last snapshot, the index and the daemon."""
-    from orchsync.gitstore import GitStore
+    from orchsync.git.store import GitStore
     from orchsync.index import Index
     from orchsync.sync import pending_changes, read_status
 

@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 
 from orchsync.errors import UsageError
-from orchsync.layout import adr_path, bug_path, classify
 from orchsync.model import Kind, Task
+from orchsync.parse.layout import adr_path, bug_path, classify
+from orchsync.parse.worktree import load_tree
 from orchsync.repo import Repo
-from orchsync.tree import load_tree
 
 __all__ = ["Rename", "fix_ids", "replace_list_item"]
 
@@ -89,8 +89,8 @@ def fix_ids(
     if dry_run:
         return {"renames": [r.to_dict() for r in renames], "commit": None, "dry_run": True}
     touched = _apply(repo, renames)
+    from orchsync.pm.uncommitted import after_write
     from orchsync.sync import sync
-    from orchsync.uncommitted import after_write
 
     subject = f"fix-ids: renamed {len(renames)} duplicate id{'s' if len(renames) != 1 else ''}"
     with after_write(repo, touched, subject):
@@ -130,9 +130,9 @@ def _plan_numbered(path: str, kind: Kind, taken: set[int]) -> Rename:
 
 
 def _apply(repo: Repo, renames: list[Rename]) -> list[str]:
-    from orchsync.frontmatter_edit import get_field, set_field
-    from orchsync.fsread import is_beyond_link
-    from orchsync.writes import LinkRefused, atomic_write, read_for_edit
+    from orchsync.parse.fsread import is_beyond_link
+    from orchsync.pm.frontmatter_edit import get_field, set_field
+    from orchsync.pm.writes import LinkRefused, atomic_write, read_for_edit
 
     root = repo.root
     touched: list[str] = []

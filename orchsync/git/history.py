@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import pygit2
 
-from orchsync.gitstore import GitStore, commit_time_iso
-from orchsync.layout import DELEGATION
-from orchsync.trailers import Trailers, parse_trailers
+from orchsync.git.store import GitStore, commit_time_iso
+from orchsync.git.trailers import Trailers, parse_trailers
+from orchsync.parse.layout import DELEGATION
 
 __all__ = ["CommitChanges", "TreeCache", "commit_changes", "iter_changes", "tree_changes"]
 

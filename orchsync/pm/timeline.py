@@ -15,11 +15,11 @@ from typing import Any
 
 from orchsync import query
 from orchsync.errors import UnknownEntity, UsageError
-from orchsync.fsread import LINK_MODE
-from orchsync.layout import DELEGATION, classify
 from orchsync.model import Kind, content_hash
+from orchsync.parse.fsread import LINK_MODE
+from orchsync.parse.layout import DELEGATION, classify
+from orchsync.parse.resolve import Target, parse_key, resolve
 from orchsync.repo import Repo
-from orchsync.resolve import Target, parse_key, resolve
 
 __all__ = ["Version", "entity_versions", "find_version", "rollback", "show"]
 
@@ -90,7 +90,7 @@ def entity_versions(
             v.hash, v.path = row.get("hash"), row.get("path")  # TASK.md's version, not AGENT.yml's
         v.events.append({"event_type": row["event_type"], "payload": row["payload"]})
     if since:  # "after a revision" is a question for git, not for clocks
-        from orchsync.gitstore import GitStore
+        from orchsync.git.store import GitStore
 
         store = GitStore(repo)
         base = str(store.resolve(since).id)
@@ -108,8 +108,8 @@ def find_version(
 ) -> tuple[str, bytes, str, bool]:
     """(path, bytes, commit, is a link) of an entity as of a revision, or of any file with
     that content hash. A symbolic link's bytes are its link text (git mode 120000)."""
-    from orchsync.gitstore import GitStore
-    from orchsync.history import iter_changes
+    from orchsync.git.history import iter_changes
+    from orchsync.git.store import GitStore
 
     store = GitStore(repo)
     if hash:
@@ -195,11 +195,11 @@ def rollback(
     session: str | None = None,
 ) -> dict[str, Any]:
     """Write the bytes of an earlier version back and commit them; never rewrites history."""
-    from orchsync.fsread import read_entry
-    from orchsync.gitstore import GitStore
+    from orchsync.git.store import GitStore
+    from orchsync.parse.fsread import read_entry
+    from orchsync.pm.uncommitted import after_write
+    from orchsync.pm.writes import atomic_write
     from orchsync.sync import sync
-    from orchsync.uncommitted import after_write
-    from orchsync.writes import atomic_write
 
     is_hash = bool(_HEX.match(to.lower().removeprefix("sha256:"))) and len(to) >= 12
     try:

@@ -59,7 +59,7 @@ def after_write(repo: Repo, paths: Sequence[str], what: str) -> Iterator[None]:
 
 
 def _daemon_running(repo: Repo) -> bool:
-    from orchsync.watch.state import is_running
+    from orchsync.watch.control import is_running
 
     try:
         return is_running(repo)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchsync.errors import UnknownEntity, UsageError
-from orchsync.layout import DELEGATION, classify, session_path, sprint_path
 from orchsync.model import KEY_PREFIX, Kind
+from orchsync.parse.layout import DELEGATION, classify, session_path, sprint_path
 from orchsync.repo import Repo
 
 __all__ = ["Target", "parse_key", "resolve", "task_codes"]
@@ -119,7 +119,7 @@ def _is_file(path: str) -> bool:
 
 def _exists(root: Path, rel: str) -> bool:
     """`rel` is a file as git sees one, reached through real folders only."""
-    from orchsync.fsread import Reader
+    from orchsync.parse.fsread import Reader
 
     try:
         with Reader(root) as reader:
@@ -131,7 +131,7 @@ def _exists(root: Path, rel: str) -> bool:
 
 def _exact_task(root: Path, code: str) -> list[str]:
     """The TASK.md paths of exactly `code`: a few stats per sprint, not per task."""
-    from orchsync.fsread import Reader
+    from orchsync.parse.fsread import Reader
 
     if not code or "/" in code or code in (".", ".."):
         return []

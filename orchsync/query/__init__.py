@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchsync.config import Config, load_config
-from orchsync.duck import duckdb
 from orchsync.errors import LockTimeout, OrchsyncError, StorageFault
 from orchsync.faults import waiting
 from orchsync.index import SCHEMA_VERSION, Index, IndexMissing
-from orchsync.index.journal import pending as journal_pending
-from orchsync.query_state import expected_tip, parse_since
+from orchsync.index.duck import duckdb
+from orchsync.index.journal_tail import pending as journal_pending
+from orchsync.query.freshness import expected_tip, parse_since
 from orchsync.repo import Repo
 
 if TYPE_CHECKING:
@@ -62,9 +62,9 @@ def refresh(
     repo: Repo, config: Config | None = None, *, full: bool = False, progress: Any = None
 ) -> Any:
     """Catch the index up with git under the repo lock (imports pygit2: only when needed)."""
-    from orchsync.gitstore import GitStore
-    from orchsync.indexer import catch_up
+    from orchsync.git.store import GitStore
     from orchsync.sync import lock_for
+    from orchsync.sync.catchup import catch_up
 
     config = config or load_config(repo.root)
     with lock_for(repo):
@@ -259,7 +259,7 @@ def _load_journal(repo: Repo, config: Config, index: Index) -> None:
     long sync holds it, the index is served as it is and the next reader loads them.
     """
     from orchsync.index import Batch
-    from orchsync.index.journal import tail
+    from orchsync.index.journal_tail import tail
     from orchsync.lock import FileLock
 
     try:
@@ -295,9 +295,9 @@ def _reader_at(repo: Repo, rev: str) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def _index_at(repo: Repo, rev: str) -> Index:
     """The index of the tree at `rev` (`.git/orchsync/at/<sha>.duckdb`), built if missing."""
-    from orchsync.gitstore import GitStore
-    from orchsync.indexer import catch_up
+    from orchsync.git.store import GitStore
     from orchsync.lock import FileLock
+    from orchsync.sync.catchup import catch_up
 
     config = load_config(repo.root)
     store = GitStore(repo, config.target_ref)
@@ -456,7 +456,7 @@ def events(
     archived: bool = False,
 ) -> list[dict[str, Any]]:
     """Events newest last. `entity` is a key (`T:x`) or a path; `type` may omit the prefix."""
-    from orchsync.resolve import parse_key
+    from orchsync.parse.resolve import parse_key
 
     where, params = [], []
     if type:
