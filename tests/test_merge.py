@@ -18,7 +18,8 @@ import yaml
 from conftest import GIT_ENV, commit_all, git, init_repo, write
 
 from orchsync.cli import cli
-from orchsync.git.merge import driver_config_lines, install_merge_driver, merge_documents
+from orchsync.git.merge import merge_documents
+from orchsync.git.merge_driver import driver_config_lines, install_merge_driver
 from orchsync.parse import parse_file
 
 TASK = "delegation/sprints/s1/t1/TASK.md"

@@ -58,7 +58,7 @@ def init(
 
             atomic_write(config_path, DEFAULT_CONFIG.encode(), exclusive=True, root=repo.root)
     if merge_driver:
-        from orchsync.git.merge import install_merge_driver
+        from orchsync.git.merge_driver import install_merge_driver
 
         written = install_merge_driver(
             repo.root, repo.git_dir, dry_run=dry_run, program=_driver_program()
