@@ -15,8 +15,9 @@ from types import TracebackType
 
 from orchsync.errors import LockTimeout
 from orchsync.faults import RETRY_COMMAND, storage
+from orchsync.repo import Repo
 
-__all__ = ["FileLock"]
+__all__ = ["FileLock", "repo_lock"]
 
 
 class FileLock:
@@ -137,3 +138,11 @@ def read_info(path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return ""
+
+
+REPO_LOCK = "lock"
+
+
+def repo_lock(repo: Repo, timeout: float = 30.0) -> FileLock:
+    """The repo-wide lock (`.git/orchsync/lock`): every write to git and the index holds it."""
+    return FileLock(repo.ensure_runtime() / REPO_LOCK, timeout=timeout, root=repo.root)

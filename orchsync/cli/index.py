@@ -28,7 +28,7 @@ def reindex(repo: Repo, from_files: bool, as_json: bool) -> None:
     """Rebuild the index from git history (and the journal), or from the files."""
     from orchsync.config import load_config
     from orchsync.git.store import GitStore
-    from orchsync.sync import lock_for
+    from orchsync.lock import repo_lock
     from orchsync.sync.catchup import catch_up, index_from_files
 
     config = load_config(repo.root)
@@ -44,7 +44,7 @@ def reindex(repo: Repo, from_files: bool, as_json: bool) -> None:
         if bar is not None:
             bar.update(done - bar.pos)
 
-    with lock_for(repo):
+    with repo_lock(repo):
         if from_files:
             result = index_from_files(repo, store, config, progress=progress)
         else:
@@ -238,11 +238,9 @@ def _print_events(rows: list[dict], fmt: str, header: bool = True) -> None:
 def events_archive(ctx: click.Context, before: str, as_json: bool) -> None:
     """Move events older than DATE to Parquet under .git/orchsync/archive/."""
     from orchsync.cli.common import get_repo
-    from orchsync.index.archive import archive_events
+    from orchsync.query import archive
 
-    result = archive_events(
-        get_repo(ctx.parent.params.get("repo_path") if ctx.parent else None), before
-    )
+    result = archive(get_repo(ctx.parent.params.get("repo_path") if ctx.parent else None), before)
     if as_json:
         emit_json(result)
     else:

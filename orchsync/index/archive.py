@@ -13,18 +13,14 @@ from typing import Any
 
 from orchsync.errors import UsageError
 from orchsync.index import Index
-from orchsync.repo import Repo
 
-__all__ = ["archive_events"]
+__all__ = ["archive_events", "cutoff_of"]
 
 
-def archive_events(repo: Repo, before: str) -> dict[str, Any]:
-    """Move events emitted before `before` (a date or ISO time) into a new Parquet file."""
-    from orchsync.query import reader
-    from orchsync.sync import lock_for
-
+def cutoff_of(before: str) -> str:
+    """`--before` as a naive-UTC ISO time (a date or an ISO time)."""
     try:
-        cutoff = (
+        return (
             datetime.fromisoformat(before.strip())
             .replace(tzinfo=None)
             .isoformat(timespec="seconds")
@@ -33,11 +29,13 @@ def archive_events(repo: Repo, before: str) -> dict[str, Any]:
         raise UsageError(
             f"--before {before!r}: use a date such as 2025-10-01 or an ISO time"
         ) from exc
-    with reader(repo):
-        pass  # make sure the index exists and is current before moving rows out of it
-    index = Index(repo.index_path)
+
+
+def archive_events(index: Index, cutoff: str) -> dict[str, Any]:
+    """Move events emitted before `cutoff` into a new Parquet file. The caller holds the repo
+    lock and has brought the index up to date (`orchsync.query.archive`)."""
     index.archive_dir.mkdir(parents=True, exist_ok=True)
-    with lock_for(repo), index.writer() as con:
+    with index.writer() as con:
         row = con.execute(
             "SELECT count(*) FROM events WHERE emitted_at < ?::TIMESTAMP", [cutoff]
         ).fetchone()

@@ -22,9 +22,10 @@ from orchsync.faults import RETRY_INDEX, storage
 from orchsync.index.duck import duckdb
 from orchsync.index.schema import ENTITY_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
 
-__all__ = ["Batch", "Index", "IndexMissing", "encode_rows"]
+__all__ = ["WRITER_LOCK", "Batch", "Index", "IndexMissing", "encode_rows"]
 
 READ_TIMEOUT = 15.0
+WRITER_LOCK = "index-writer.lock"  # flocked by a long-lived writer (the daemon) per batch
 
 # One encoder for every row: `json.dumps(row, default=..)` builds a new encoder per call.
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)

@@ -21,6 +21,7 @@ from orchsync.config import Config, load_config
 from orchsync.errors import LockTimeout, OrchsyncError, StorageFault
 from orchsync.faults import waiting
 from orchsync.index import SCHEMA_VERSION, Index, IndexMissing
+from orchsync.index.database import WRITER_LOCK
 from orchsync.index.duck import duckdb
 from orchsync.index.journal_tail import pending as journal_pending
 from orchsync.query.freshness import expected_tip, parse_since
@@ -30,10 +31,10 @@ if TYPE_CHECKING:
     from orchsync.index.worker import Limits
 
 RUNNING_SYNC_WAIT = 30.0  # how long a reader waits for a running sync before catching up itself
-WRITER_LOCK = "index-writer.lock"  # flocked by the daemon while it writes the index (warm.py)
 READ_WAIT = 15.0  # how long a reader waits for that writer
 
 __all__ = [
+    "archive",
     "SqlTarget",
     "events",
     "reader",
@@ -63,11 +64,11 @@ def refresh(
 ) -> Any:
     """Catch the index up with git under the repo lock (imports pygit2: only when needed)."""
     from orchsync.git.store import GitStore
-    from orchsync.sync import lock_for
+    from orchsync.lock import repo_lock
     from orchsync.sync.catchup import catch_up
 
     config = config or load_config(repo.root)
-    with lock_for(repo):
+    with repo_lock(repo):
         return catch_up(
             repo, GitStore(repo, config.target_ref), config, full=full, progress=progress
         )
@@ -231,9 +232,9 @@ def _during_running_sync(
     look again every few ms rather than queue up to catch up with the same commits. The index
     is fresh as soon as that sync's catch-up commits, before the sync has finished (it then
     updates the git index), and this saves the reader a read-write open of its own."""
-    from orchsync.lock import FileLock
+    from orchsync.lock import repo_lock
 
-    probe = FileLock(repo.runtime / "lock", timeout=0)
+    probe = repo_lock(repo, timeout=0)
     deadline = time.monotonic() + RUNNING_SYNC_WAIT
     waited = False
     while True:
@@ -255,15 +256,15 @@ def _during_running_sync(
 def _load_journal(repo: Repo, config: Config, index: Index) -> None:
     """Load journal events (agent.initialized...) appended since the index last read them.
 
-    Takes the repo lock (the same file as `sync.lock_for`) without importing pygit2; when a
+    Takes the repo lock (`lock.repo_lock`) without importing pygit2; when a
     long sync holds it, the index is served as it is and the next reader loads them.
     """
     from orchsync.index import Batch
     from orchsync.index.journal_tail import tail
-    from orchsync.lock import FileLock
+    from orchsync.lock import repo_lock
 
     try:
-        with FileLock(repo.ensure_runtime() / "lock", timeout=5.0), index.writer() as con:
+        with repo_lock(repo, timeout=5.0), index.writer() as con:
             rows, meta = tail(repo.runtime / "journal", config.events, index.meta(con))
             index.apply(con, Batch(events=rows, meta=meta))
     except (LockTimeout, StorageFault):
@@ -362,6 +363,19 @@ def run_sql(
     from orchsync.index.worker import Limits, run
 
     return run(target.index, target.archive, sql, limits or Limits(), cancel=cancel)
+
+
+def archive(repo: Repo, before: str) -> dict[str, Any]:
+    """Move events emitted before `before` (a date or ISO time) out of the live table into a
+    Parquet file, after bringing the index up to date (so nothing unindexed is missed)."""
+    from orchsync.index.archive import archive_events, cutoff_of
+    from orchsync.lock import repo_lock
+
+    cutoff = cutoff_of(before)
+    with reader(repo):
+        pass
+    with repo_lock(repo):
+        return archive_events(Index(repo.index_path), cutoff)
 
 
 # --- listings --------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
 from orchsync.faults import RETRY_INDEX, RETRY_SYNC, edits_note, storage, waiting
 from orchsync.git.store import GitStore, RefMoved, open_git
 from orchsync.git.trailers import compose_message
-from orchsync.lock import FileLock
+from orchsync.lock import repo_lock
 from orchsync.model import Diagnostic, ParsedFile
 from orchsync.parse import parse_file
 from orchsync.parse.fsread import DIR, LINK, LINK_MODE, MISSING, Reader, read_entry
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from orchsync.sync.warm import Warm
 
-__all__ = ["SyncResult", "git_blob_id", "lock_for", "pending_changes", "read_status", "sync"]
+__all__ = ["SyncResult", "git_blob_id", "pending_changes", "read_status", "sync"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +100,6 @@ def git_blob_id(data: bytes) -> str:
     return h.hexdigest()
 
 
-def lock_for(repo: Repo, timeout: float = 30.0) -> FileLock:
-    """The repo-wide lock (`.git/orchsync/lock`): every write to git and the index holds it."""
-    return FileLock(repo.ensure_runtime() / "lock", timeout=timeout, root=repo.root)
-
-
 def sync(
     repo: Repo,
     paths: Iterable[str] | None = None,
@@ -138,7 +133,7 @@ def sync(
     wanted = None if paths is None else [_normalize(repo, p) for p in paths]
     result = SyncResult(dry_run=dry_run)
     try:
-        with lock_for(repo, lock_timeout):
+        with repo_lock(repo, lock_timeout):
             return _sync_locked(
                 repo,
                 config,

@@ -31,10 +31,9 @@ from typing import Any
 
 from orchsync.errors import LockTimeout
 from orchsync.git.store import open_git
-from orchsync.index.database import READ_TIMEOUT, Index
+from orchsync.index.database import READ_TIMEOUT, WRITER_LOCK, Index
 from orchsync.index.duck import duckdb
 from orchsync.lock import FileLock
-from orchsync.query import WRITER_LOCK
 from orchsync.repo import Repo
 
 __all__ = ["Warm", "WarmIndex"]
