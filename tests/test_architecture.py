@@ -3,7 +3,7 @@
 The table `MAY_IMPORT` is the living picture of DESIGN.md's pipeline: each package of
 orchsync, and the packages it may import. Reading it top to bottom is reading the pipeline:
 
-    basics (model, errors, repo, lock, config)
+    basics (model, errors, faults, repo, lock, config)
       -> parse (bytes -> entities + diagnostics)   -> events (derived, journaled)
       -> git (the history) | index (DuckDB)        two stores that never import each other
       -> sync (the one sync function: commit to git, catch the index up)
@@ -29,7 +29,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "orchsync"
 
-BASICS = {"model", "errors", "repo", "lock", "config"}
+BASICS = {"model", "errors", "repo", "lock", "config", "faults"}
 LIBRARY = BASICS | {"parse", "events", "git", "index", "sync", "query", "context", "pm", "watch"}
 
 # package -> the packages it may import (besides itself). "__init__" is `orchsync/__init__.py`.
@@ -38,15 +38,16 @@ MAY_IMPORT: dict[str, set[str]] = {
     "__main__": {"cli"},
     "model": set(),
     "errors": set(),
-    "repo": {"errors"},
-    "lock": {"errors", "repo"},
-    "config": {"errors", "parse"},
-    "parse": {"errors", "model", "repo", "config"},
-    "events": {"errors", "model", "repo", "config", "parse"},
+    "faults": {"errors"},
+    "repo": {"errors", "faults"},
+    "lock": {"errors", "faults", "repo"},
+    "config": {"errors", "faults", "parse"},
+    "parse": {"errors", "faults", "model", "repo", "config"},
+    "events": {"errors", "faults", "model", "repo", "config", "parse"},
     # the two stores: neither imports the other, nor anything downstream
-    "git": {"errors", "model", "repo", "lock", "config", "parse", "events"},
-    "index": {"errors", "model", "repo", "lock", "config", "parse", "events"},
-    "sync": {"errors", "model", "repo", "lock", "config", "parse", "events", "git", "index"},
+    "git": BASICS | {"parse", "events"},
+    "index": BASICS | {"parse", "events"},
+    "sync": BASICS | {"parse", "events", "git", "index"},
     "query": BASICS | {"__init__", "parse", "events", "git", "index", "sync"},
     "context": BASICS | {"__init__", "parse", "events", "index", "query"},
     # pm hands its syncs to a running daemon through `watch.client`
