@@ -206,7 +206,9 @@ def boundary_violations(
         if src not in may_import:
             out.append(f"{imp.source}: package {src!r} has no row in MAY_IMPORT")
         elif dst not in may_import[src]:
-            out.append(f"{imp.source}:{imp.line} imports {imp.target} ({src} -> {dst} is not allowed)")
+            out.append(
+                f"{imp.source}:{imp.line} imports {imp.target} ({src} -> {dst} is not allowed)"
+            )
     return sorted(set(out))
 
 
@@ -277,7 +279,9 @@ def test_the_package_root_holds_packages_and_a_few_basics() -> None:
 
 def test_no_two_library_modules_share_a_file_name() -> None:
     # A CLI command module may share the name of the library module it fronts.
-    names = [p.name for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" and "cli" not in p.parts]
+    names = [
+        p.name for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" and "cli" not in p.parts
+    ]
     assert sorted({n for n in names if names.count(n) > 1}) == []
 
 

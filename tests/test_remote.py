@@ -405,6 +405,17 @@ def test_the_client_imports_nothing_heavy():
     assert out.strip() == "False"
 
 
+def test_the_options_a_command_hands_over_are_the_sync_options():
+    """The client names them without importing the sync (it must stay as cheap as --help)."""
+    from dataclasses import fields
+
+    from orchsync.sync import SyncOptions
+    from orchsync.watch.client import OPTIONS
+
+    # `index` is not handed over: the daemon always indexes what it commits.
+    assert set(OPTIONS) == {f.name for f in fields(SyncOptions)} - {"index"}
+
+
 def test_repo_and_layout_agree_on_the_delegation_folder():
     from orchsync import repo
     from orchsync.parse import layout

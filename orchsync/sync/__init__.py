@@ -18,7 +18,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchsync.config import Config, load_config
 from orchsync.errors import SnapshotBlocked, StorageFault, UsageError
@@ -41,7 +41,15 @@ if TYPE_CHECKING:
 
     from orchsync.sync.warm import Warm
 
-__all__ = ["SyncResult", "git_blob_id", "pending_changes", "read_status", "sync"]
+__all__ = [
+    "SyncOptions",
+    "SyncResult",
+    "Syncer",
+    "git_blob_id",
+    "pending_changes",
+    "read_status",
+    "sync",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -100,173 +108,205 @@ def git_blob_id(data: bytes) -> str:
     return h.hexdigest()
 
 
-def sync(
-    repo: Repo,
-    paths: Iterable[str] | None = None,
-    *,
-    actor: str | None = None,
-    session: str | None = None,
-    dry_run: bool = False,
-    allow_unborn: bool = False,
-    index: bool = True,
-    subject: str | None = None,
-    lock_timeout: float = 30.0,
-    raise_blocked: bool = False,
-    rollback: dict[str, str] | None = None,
-    warm: Warm | None = None,
-    on_committed: Callable[[SyncResult], None] | None = None,
-) -> SyncResult:
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    """What a caller means by one sync, besides the paths.
+
+    Write commands hand these to a running daemon as they are (`watch.client.OPTIONS`).
+    """
+
+    actor: str | None = None  # `Orchsync-Agent`; default: `actor` in orchsync.yml
+    session: str | None = None  # `Orchsync-Session`
+    subject: str | None = None  # the commit's first line; default: made from the events
+    dry_run: bool = False  # say what would be committed, commit nothing
+    rollback: dict[str, str] | None = None  # path -> the revision or hash its bytes came from
+    allow_unborn: bool = False  # `init`: the first commit of an unborn branch
+    raise_blocked: bool = False  # raise `SnapshotBlocked` rather than return the reason
+    lock_timeout: float = 30.0  # how long to wait for the repo lock
+    index: bool = True  # catch the DuckDB index up once the commit has landed
+
+
+def sync(repo: Repo, paths: Iterable[str] | None = None, **options: Any) -> SyncResult:
     """Commit what changed under delegation/ (all of it, or `paths`), then index it.
 
-    A sync with nothing to commit makes no commit, but still catches the index up with
-    commits made by other means (a pull, a plain `git commit`).
-
-    `warm` holds what a long-lived caller (the daemon) keeps between syncs: a DuckDB
-    instance and the user's git index, already read. `on_committed(result)` is called once
-    the commit has landed and the user's git index follows it (or once there proved to be
-    nothing to commit), with `events` derived, while the DuckDB index may still be catching
-    up: the daemon answers a waiting client there. A reader that comes meanwhile finds the
-    index behind the branch and waits while the sync holds the repo lock (`query.reader`).
+    `options` are the fields of `SyncOptions`. A sync with nothing to commit makes no
+    commit, but still catches the index up with commits made by other means (a pull, a
+    plain `git commit`). One-shot commands call this; the daemon keeps a `Syncer`.
     """
-    config = load_config(repo.root)
-    actor = actor or config.actor
-    wanted = None if paths is None else [_normalize(repo, p) for p in paths]
-    result = SyncResult(dry_run=dry_run)
-    try:
-        with repo_lock(repo, lock_timeout):
-            return _sync_locked(
-                repo,
-                config,
-                wanted,
-                result,
-                actor=actor,
-                session=session,
-                dry_run=dry_run,
-                allow_unborn=allow_unborn,
-                index=index,
-                subject=subject,
-                raise_blocked=raise_blocked,
-                rollback=rollback,
-                warm=warm,
-                on_committed=on_committed,
-            )
-    except StorageFault as exc:
-        raise _told(repo, exc, result, wanted) from exc.__cause__
+    return Syncer(repo).run(paths, SyncOptions(**options))
 
 
-def _sync_locked(
-    repo: Repo,
-    config: Config,
-    wanted: list[str] | None,
-    result: SyncResult,
-    *,
-    actor: str | None,
-    session: str | None,
-    dry_run: bool,
-    allow_unborn: bool,
-    index: bool,
-    subject: str | None,
-    raise_blocked: bool,
-    rollback: dict[str, str] | None,
-    warm: Warm | None,
-    on_committed: Callable[[SyncResult], None] | None,
-) -> SyncResult:
-    """`sync` under the repo lock. Fills `result` as it goes: a fault raised half way tells
-    the caller (`_told`) what had been committed by then."""
-    store = GitStore(repo, config.target_ref)
-    reason = store.blocked_reason(allow_unborn)
-    if reason:
-        _write_status(repo, blocked=reason, pending=wanted)
-        if raise_blocked:
-            raise SnapshotBlocked(reason)
-        result.blocked = reason
-        return result
-    ref = store.target_ref()
-    result.ref = ref
-    if not dry_run:
-        _finish_user_index_update(repo, store)  # a sync killed between commit and index update
-    cache = ParseCache(store)
-    update: _UserIndexUpdate | None = None
-    parent: str | None = None
-    for _attempt in range(MAX_RETRIES):
-        tip = store.tip(ref)
-        tree = tip.tree if tip is not None else None
-        result.skipped = []
-        changes = _collect(repo, store, tree, wanted, result.skipped)
-        if not changes:  # also on a retry: the commit that moved the ref took our changes
-            result.files, result.subject, result.invalid = [], None, []
-            break
-        result.files = [c.path for c in changes]
-        pairs, events, blobs = _prepare(store, cache, changes, config, dry_run)
-        message = compose_message(
-            pairs,
-            events,
-            agent=actor,
-            session=session,
-            subject=subject,
-            rollback=rollback,
-            time=datetime.now(UTC),
-        )
-        result.subject = message.split("\n", 1)[0]
-        result.invalid = [p.new for p in pairs if p.new is not None and not p.new.valid]
-        if dry_run:
-            result.events = events
-            return result
-        parent = str(tip.id) if tip is not None else None
-        if store.branch() == ref:
-            store.wait_for_index_lock()
-            # Written before the ref moves, or the commit is not made: a sync killed (or
-            # refused by the disk) after the commit leaves the next one what it owes.
-            _note_user_index_update(repo, ref, blobs, {c.path: c.old_blob for c in changes})
+class Syncer:
+    """The one sync, with what a long-lived caller (the daemon) keeps between syncs.
+
+    `warm` holds a DuckDB instance and the user's git index, already read. `run(...,
+    on_committed=f)` calls `f(result)` once the commit has landed and the user's git index
+    follows it (or once there proved to be nothing to commit), with `events` derived, while
+    the DuckDB index may still be catching up: the daemon answers a waiting client there. A
+    reader that comes meanwhile finds the index behind the branch and waits while the sync
+    holds the repo lock (`query.reader`).
+    """
+
+    def __init__(self, repo: Repo, warm: Warm | None = None) -> None:
+        self.repo = repo
+        self.warm = warm
+
+    def run(
+        self,
+        paths: Iterable[str] | None = None,
+        options: SyncOptions = SyncOptions(),
+        on_committed: Callable[[SyncResult], None] | None = None,
+    ) -> SyncResult:
+        repo = self.repo
+        config = load_config(repo.root)
+        if not options.actor and config.actor:
+            options = replace(options, actor=config.actor)
+        wanted = None if paths is None else [_normalize(repo, p) for p in paths]
+        result = SyncResult(dry_run=options.dry_run)
         try:
-            snap = store.commit(blobs, message, parent, ref, run_hooks=config.run_hooks)
-        except RefMoved:
-            continue  # someone committed meanwhile: recompute the changes on the new tip
-        result.commit = snap.commit
-        if on_committed is not None:
-            result.events = _events_of(store, cache, config, snap.commit)
-        if store.branch() == ref:
+            with repo_lock(repo, options.lock_timeout):
+                store = GitStore(repo, config.target_ref)
+                reason = store.blocked_reason(options.allow_unborn)
+                if reason:
+                    _write_status(repo, blocked=reason, pending=wanted)
+                    if options.raise_blocked:
+                        raise SnapshotBlocked(reason)
+                    result.blocked = reason
+                    return result
+                result.ref = store.target_ref()
+                if not options.dry_run:
+                    _finish_user_index_update(repo, store)  # a sync killed after its commit
+                cache = ParseCache(store)
+                landed = self._commit(store, cache, config, wanted, options, result, on_committed)
+                if options.dry_run:
+                    return result
+                self._index(store, cache, config, options, result, landed, on_committed)
+                return result
+        except StorageFault as exc:
+            raise _told(repo, exc, result, wanted) from exc.__cause__
+
+    def _commit(
+        self,
+        store: GitStore,
+        cache: ParseCache,
+        config: Config,
+        wanted: list[str] | None,
+        options: SyncOptions,
+        result: SyncResult,
+        on_committed: Callable[[SyncResult], None] | None,
+    ) -> _Landed | None:
+        """Commit the changes onto the target ref by compare-and-swap, retried when the ref
+        moved meanwhile; fills `result` as it goes (a fault half way tells `_told` what had
+        been committed by then). Returns what the user's git index owes, once committed."""
+        repo, ref = self.repo, result.ref
+        assert ref is not None
+        for _attempt in range(MAX_RETRIES):
+            tip = store.tip(ref)
+            tree = tip.tree if tip is not None else None
+            result.skipped = []
+            changes = _collect(repo, store, tree, wanted, result.skipped)
+            if not changes:  # also on a retry: the commit that moved the ref took our changes
+                result.files, result.subject, result.invalid = [], None, []
+                return None
+            result.files = [c.path for c in changes]
+            pairs, events, blobs = _prepare(store, cache, changes, config, options.dry_run)
+            message = compose_message(
+                pairs,
+                events,
+                agent=options.actor,
+                session=options.session,
+                subject=options.subject,
+                rollback=options.rollback,
+                time=datetime.now(UTC),
+            )
+            result.subject = message.split("\n", 1)[0]
+            result.invalid = [p.new for p in pairs if p.new is not None and not p.new.valid]
+            if options.dry_run:
+                result.events = events
+                return None
+            parent = str(tip.id) if tip is not None else None
+            old = {c.path: c.old_blob for c in changes}
+            if store.branch() == ref:
+                store.wait_for_index_lock()
+                # Written before the ref moves, or the commit is not made: a sync killed (or
+                # refused by the disk) after the commit leaves the next one what it owes.
+                _note_user_index_update(repo, ref, blobs, old)
+            try:
+                snap = store.commit(blobs, message, parent, ref, run_hooks=config.run_hooks)
+            except RefMoved:
+                continue  # someone committed meanwhile: recompute the changes on the new tip
+            result.commit = snap.commit
+            if on_committed is not None:
+                result.events = _events_of(store, cache, config, snap.commit)
+            if store.branch() != ref:
+                return _Landed(None, parent)
             update = _UserIndexUpdate(
                 store,
-                warm.index_git() if warm is not None else open_git(repo.root),
+                self.warm.index_git() if self.warm is not None else open_git(repo.root),
                 blobs,
-                {c.path: c.old_blob for c in changes},
+                old,
                 on_committed and _once(on_committed, replace(result)),
-                when=_index_update_order(on_committed, warm),
+                when=_index_update_order(on_committed, self.warm),
             )
-        break
-    else:
+            return _Landed(update, parent)
         raise SnapshotBlocked(f"{ref} kept moving while orchsync tried to commit; try again")
-    behind: StorageFault | None = None  # the DuckDB index could not follow the commit
-    try:
-        if update is None and on_committed is not None:
-            on_committed(replace(result))
-        if index:
-            try:
-                result.index = catch_up(
-                    repo, store, config, cache=cache, index=warm.index if warm else None
-                )
-            except StorageFault as exc:
-                behind = exc
-            else:
-                result.events = (
-                    [e for e in result.index.new_events if e.commit == result.commit]
-                    if result.commit
-                    else []
-                )
-        elif result.commit and on_committed is None:
-            result.events = _events_of(store, cache, config, result.commit)
-    finally:
-        if update is not None:
-            _settle(repo, store, update, ref, result, parent)
-    _write_status(repo, blocked=None, pending=None, last_commit=result.commit)
-    _forget_user_index_update(repo)
-    if behind is not None:
-        done = "the index is behind git"
-        if result.commit:
-            done = f"{edits_note(result.files, committed=True)} ({result.commit[:12]}); {done}"
-        raise waiting(behind, done, RETRY_INDEX, commit=result.commit)
-    return result
+
+    def _index(
+        self,
+        store: GitStore,
+        cache: ParseCache,
+        config: Config,
+        options: SyncOptions,
+        result: SyncResult,
+        landed: _Landed | None,
+        on_committed: Callable[[SyncResult], None] | None,
+    ) -> None:
+        """Catch the DuckDB index up, beside the user's git-index update the commit owes."""
+        repo = self.repo
+        update = landed.update if landed is not None else None
+        behind: StorageFault | None = None  # the DuckDB index could not follow the commit
+        try:
+            if update is None and on_committed is not None:
+                on_committed(replace(result))
+            if options.index:
+                try:
+                    result.index = catch_up(
+                        repo,
+                        store,
+                        config,
+                        cache=cache,
+                        index=self.warm.index if self.warm else None,
+                    )
+                except StorageFault as exc:
+                    behind = exc
+                else:
+                    result.events = (
+                        [e for e in result.index.new_events if e.commit == result.commit]
+                        if result.commit
+                        else []
+                    )
+            elif result.commit and on_committed is None:
+                result.events = _events_of(store, cache, config, result.commit)
+        finally:
+            if update is not None and landed is not None:
+                assert result.ref is not None
+                _settle(repo, store, update, result.ref, result, landed.parent)
+        _write_status(repo, blocked=None, pending=None, last_commit=result.commit)
+        _forget_user_index_update(repo)
+        if behind is not None:
+            done = "the index is behind git"
+            if result.commit:
+                done = f"{edits_note(result.files, committed=True)} ({result.commit[:12]}); {done}"
+            raise waiting(behind, done, RETRY_INDEX, commit=result.commit)
+
+
+@dataclass(slots=True)
+class _Landed:
+    """A commit that landed: the git-index update it owes (None off the checked-out
+    branch) and the parent it was made on (to take it back if the index cannot follow)."""
+
+    update: _UserIndexUpdate | None
+    parent: str | None
 
 
 def _settle(

@@ -4,7 +4,7 @@
 - a pygit2 repository used only for the user's git index, which it re-reads only when the
   file changed since it last wrote it (~25 ms saved a sync at 20,000 entries).
 
-`sync(..., warm=Warm(repo))` uses both. One-shot commands pass nothing: they would pay
+The daemon's `Syncer(repo, Warm(repo))` uses both. One-shot commands (`sync()`) keep nothing: they would pay
 for an instance and a first read either way.
 
 The DuckDB instance:

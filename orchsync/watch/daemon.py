@@ -309,17 +309,22 @@ class Daemon:
                 (result.index.tip or "")[:10],
             )
 
-    def _call_sync(self, paths: list[str] | None, **options: Any) -> Any:
+    def _call_sync(
+        self,
+        paths: list[str] | None,
+        on_committed: Callable[[Any], None] | None = None,
+        **options: Any,
+    ) -> Any:
         """The library's sync with this process's warm index (a test's fake as it is)."""
         self._last_sync, self._cooled = time.monotonic(), 0
         if self._sync is not None:
             return self._sync(self.repo, paths, **options)
-        from orchsync.sync import sync
+        from orchsync.sync import Syncer, SyncOptions
         from orchsync.sync.warm import Warm
 
         if self._warm is None:
             self._warm = Warm(self.repo)
-        return sync(self.repo, paths, warm=self._warm, **options)
+        return Syncer(self.repo, self._warm).run(paths, SyncOptions(**options), on_committed)
 
     def serve_sync(self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         """A sync a write command handed over (`orchsync.watch.client`); runs in a server thread.
