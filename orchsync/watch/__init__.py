@@ -2,9 +2,10 @@
 
 - `settle`    the watcher API: `settled_changes(root, ...)` yields batches of settled paths
 - `filters`   `NoiseFilter`, watchfiles' `DefaultFilter` plus orchsync's editor-noise list
-- `gitstate`  cheap reads of HEAD, refs, git's lock files and in-progress markers
+- (`git.state.read_git_state`: cheap reads of HEAD, refs, lock files and in-progress markers)
 - `daemon`    the loop around `orchsync.sync.sync`, logging, signals, `--detach`
-- `state`     the daemon lock, daemon.json, `daemon_status`, `stop_daemon` (light imports)
+- `control`   the daemon lock, daemon.json, `daemon_status`, `stop_daemon` (light imports)
+- `listener`  the socket write commands hand their syncs to; `client` is their side
 
 Importing this package is cheap: `daemon_status`, `stop_daemon` and `is_running` pull in no
 watchfiles, pygit2 or duckdb; the rest is imported on first use.

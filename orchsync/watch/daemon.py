@@ -33,6 +33,7 @@ from typing import Any
 from orchsync.config import load_config
 from orchsync.errors import LockTimeout, OrchsyncError, StorageFault
 from orchsync.faults import RETRY_COMMAND, as_fault, storage
+from orchsync.git.state import GitState, read_git_state
 from orchsync.parse.layout import DELEGATION
 from orchsync.repo import Repo
 from orchsync.watch.control import (
@@ -46,7 +47,6 @@ from orchsync.watch.control import (
     read_state,
     write_state,
 )
-from orchsync.watch.gitstate import GitState, read_git_state
 from orchsync.watch.settle import ChangeSource, NotifySource, settled_changes
 
 __all__ = ["Daemon", "run_daemon", "setup_logging", "start_detached"]
