@@ -529,7 +529,7 @@ def _busy_reason(lock: str) -> str:
 def _release_memory() -> None:
     """Give back what the last syncs used: an idle daemon should not keep their peak.
 
-    Reference counting frees a sync's objects (`gitstore.open_git` breaks pygit2's own
+    Reference counting frees a sync's objects (`git.store.open_git` breaks pygit2's own
     cycle), but glibc keeps freed arenas mapped; one collection and a trim when the daemon
     goes idle (~15 ms, off every sync's path) return them to the system.
     """
