@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from orchsync.errors import InvalidId, SnapshotBlocked, UnknownEntity, UsageError
+from orchsync.errors import InvalidId, SnapshotBlocked, StaleWrite, UnknownEntity, UsageError
 from orchsync.events import Event
 from orchsync.frontmatter_edit import append_note, get_field, set_field
 from orchsync.layout import (
@@ -37,7 +37,7 @@ from orchsync.model import PRIORITIES, TASK_STATUSES, Kind, content_hash
 from orchsync.parse import parse_file
 from orchsync.repo import Repo
 from orchsync.templates import Template, TemplateError, find_template, render
-from orchsync.writes import atomic_write, replace_if_unchanged
+from orchsync.writes import ConcurrentEdit, atomic_write, replace_if_unchanged
 
 __all__ = [
     "PmResult",
@@ -522,8 +522,13 @@ def update_task_status(
     *,
     actor: str | None = None,
     session: str | None = None,
+    expected_hash: str | None = None,
 ) -> PmResult:
-    """Change only the `status` line of TASK.md (and append a dated note if given)."""
+    """Change only the `status` line of TASK.md (and append a dated note if given).
+
+    `expected_hash`: the sha256 of the bytes the caller showed; if the file changed since,
+    `StaleWrite` is raised and nothing is written (the board's drag and drop passes it).
+    """
     status = _choice(status, TASK_STATUSES, "status")
     if note is not None and not note.strip():
         raise UsageError("--note must not be empty")
@@ -531,6 +536,8 @@ def update_task_status(
     full = repo.root / path
     raw = full.read_bytes()
     expected = content_hash(raw)
+    if expected_hash is not None and expected_hash.lower().removeprefix("sha256:") != expected:
+        raise StaleWrite(path, expected_hash, expected)
     current = parse_file(path, raw)
     old = current.entity.status if current.entity is not None else None
     if old == status and get_field(raw, "status", path=path) is not None:
@@ -549,7 +556,13 @@ def update_task_status(
     if after.entity is None or after.entity.status != status:  # pragma: no cover - a guard
         raise UsageError(f"{path}: could not set status safely; nothing written")
     _preflight(repo)
-    replace_if_unchanged(full, expected, new)
+    try:
+        replace_if_unchanged(full, expected, new)
+    except ConcurrentEdit:
+        if expected_hash is None:
+            raise
+        now = content_hash(full.read_bytes()) if full.exists() else None
+        raise StaleWrite(path, expected_hash, now) from None
     result = PmResult(
         "task.status",
         f"T:{code}",
