@@ -18,6 +18,7 @@ import pytest
 from conftest import commit_all, git, trailers, write
 from starlette.testclient import TestClient
 
+from orchsync import query
 from orchsync.board.app import create_app
 from orchsync.board.security import GuardSettings
 from orchsync.model import content_hash
@@ -131,6 +132,10 @@ def test_a_pending_task_whose_dependencies_are_completed_is_ready(client, exampl
     assert [c["code"] for c in board["columns"][0]["cards"] if c["ready"]] == [
         "phase-3-template-generation"
     ]
+    with query.reader(find_repo(example_repo)) as con:  # the library's rule, the same answer
+        assert [t["task"] for t in query.tasks(con, sprint=SPRINT, ready=True)] == [
+            "phase-3-template-generation"
+        ]
 
 
 def test_the_board_html_carries_the_stable_hooks(client):
