@@ -8,7 +8,7 @@ moves the card without a reload, and `<script>` in a title runs nothing.
 
 Chromium comes from the system (`apt-get install -y chromium`), not from Playwright's download
 (which needs the network). Without it these tests skip on a developer machine and fail in CI
-(`CI` set), so CI never passes by skipping them. With `ORCHSYNC_SCREENSHOT=1` the first test
+(`CI` set), so CI never passes by skipping them. With `ORCHSYNC_SCREENSHOT=1` the drag test
 saves a screenshot of the board to docs/board.png (the one in the README).
 """
 
@@ -169,9 +169,6 @@ def test_the_board_of_the_example_tree_loads_and_goes_live(page, board):
     assert page.locator(card_in("in_progress", "phase-2-event-system")).is_visible()
     assert page.locator(card_in("completed", "phase-1-api-foundation")).is_visible()
     assert page.locator('[data-status="pending"] [data-count]').inner_text() == "4"
-    if os.environ.get("ORCHSYNC_SCREENSHOT") == "1":
-        page.wait_for_timeout(300)
-        page.screenshot(path=str(PROJECT_ROOT / "docs" / "board.png"))
     assert page.problems == []
 
 
@@ -201,6 +198,11 @@ def test_dragging_a_card_changes_task_md_and_commits_with_trailers(page, board, 
     assert page.locator('[data-status="blocked"] [data-count]').inner_text() == "1"
     assert not_reloaded(page)
     assert page.problems == []
+    if os.environ.get("ORCHSYNC_SCREENSHOT") == "1":  # the README's picture: after a move
+        page.wait_for_selector("[data-feed] li", timeout=10_000)
+        page.mouse.move(5, 890)
+        page.wait_for_timeout(2500)  # let the move's highlight fade
+        page.screenshot(path=str(PROJECT_ROOT / "docs" / "board.png"))
 
 
 def test_the_keyboard_menu_moves_a_card(page, board, example_repo):
@@ -214,8 +216,17 @@ def test_the_keyboard_menu_moves_a_card(page, board, example_repo):
     page.keyboard.press("ArrowDown")  # completed
     page.keyboard.press("Enter")
 
+    wait_for(
+        lambda: b"\nstatus: completed\n" in (example_repo / P5).read_bytes(),
+        timeout=15,
+        what="TASK.md to say completed",
+    )
     page.wait_for_selector(card_in("completed", "phase-5-pm-commands"), timeout=15_000)
-    assert b"\nstatus: completed\n" in (example_repo / P5).read_bytes()
+    wait_for(
+        lambda: page.evaluate("document.activeElement.matches('.card-menu-btn')"),
+        timeout=10,
+        what="focus back on the card's menu button",
+    )
 
 
 def _moves_after(page, example_repo: Path, sync) -> float:

@@ -111,6 +111,7 @@ def _card(row: dict[str, Any], repo: Repo) -> dict[str, Any]:
         "hash": None if raw is None else content_hash(raw),
         "synced": raw is not None and content_hash(raw) == row["hash"],
         "on_disk": raw is not None,
+        "updated_at": row.get("updated_at"),
     }
     if raw is not None and not card["synced"]:
         _overlay(card, row["path"], raw)
@@ -142,7 +143,7 @@ def _overlay(card: dict[str, Any], path: str, raw: bytes) -> None:
 
 _TASK_COLUMNS = """
     SELECT t.code, t.sprint_code AS sprint, t.title, t.status, t.priority, t.agent, t.depends_on,
-           t.valid, t.hash, t.file_path AS path, t.metadata->'labels' AS labels
+           t.valid, t.hash, t.file_path AS path, t.metadata->'labels' AS labels, t.updated_at
     FROM tasks t"""
 
 

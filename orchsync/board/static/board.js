@@ -171,9 +171,66 @@
     es.addEventListener("change", function (e) {
       tip = JSON.parse(e.data).tip;
       clearTimeout(timer);
-      timer = setTimeout(function () { refresh(); }, 60);
+      timer = setTimeout(function () { refresh().then(times); feed(); }, 60);
     });
     es.onerror = function () { set("off", "reconnecting…"); };
+  }
+
+  // --- the sidebar's live activity, and "5m ago" times ------------------------------------------------
+  var AGO = [[60, "s", 1], [3600, "m", 60], [86400, "h", 3600], [2592000, "d", 86400]];
+  function ago(iso) {
+    var t = Date.parse(iso);
+    if (isNaN(t)) return null;
+    var s = Math.max(0, (Date.now() - t) / 1000);
+    if (s < 45) return "just now";
+    for (var i = 0; i < AGO.length; i++) if (s < AGO[i][0]) return Math.floor(s / AGO[i][2]) + AGO[i][1] + " ago";
+    return iso.slice(0, 10);
+  }
+  function times() {
+    $$("time.ago[datetime]").forEach(function (el) { var a = ago(el.getAttribute("datetime")); if (a) el.textContent = a; });
+  }
+
+  var feedSeen = null;
+  function feed() {
+    var list = $("[data-feed]");
+    if (!list) return Promise.resolve();
+    return fetch("/activity.json?limit=8", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) {
+        if (!d) return;
+        var seen = {}, items = [];
+        d.events.forEach(function (e) {
+          seen[e.id] = true;
+          var li = document.createElement("li");
+          if (feedSeen && !feedSeen[e.id]) li.className = "fresh";
+          var top = document.createElement(e.entity_url && e.entity_url.charAt(0) === "/" ? "a" : "span");
+          if (top.tagName === "A") top.href = e.entity_url;
+          top.className = "feed-key";
+          top.textContent = e.entity_key || e.path || "";
+          top.title = top.textContent;
+          var what = document.createElement("span");
+          what.className = "feed-what";
+          what.textContent = e.summary || "";
+          what.title = e.summary || "";
+          var meta = document.createElement("div");
+          meta.className = "feed-meta";
+          var type = document.createElement("span");
+          type.className = "etype etype-" + e.type.split(".").pop();
+          type.textContent = e.type.split(".").pop().replace("_", " ");
+          var who = document.createElement("span");
+          who.textContent = e.agent ? "@" + e.agent : "";
+          var when = document.createElement("time");
+          when.className = "ago";
+          when.setAttribute("datetime", e.time + "Z");
+          meta.append(type, who, when);
+          li.append(top, what, meta);
+          items.push(li);
+        });
+        feedSeen = seen;
+        list.replaceChildren.apply(list, items);
+        times();
+      })
+      .catch(function () { /* the next change asks again */ });
   }
 
   // --- board: filters -------------------------------------------------------------------------------
@@ -457,6 +514,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     filterCards();
+    times();
+    feed();
+    setInterval(times, 30000);
     connect();
   });
 })();
