@@ -95,7 +95,10 @@ def edit_task(
     if not isinstance(entity, Task):  # pragma: no cover - _task_target resolves a TASK.md
         raise UsageError(f"{path} is not a task")
 
-    new, changed, warnings, expect = raw, [], [], {}
+    new = raw
+    changed: list[str] = []
+    warnings: list[str] = []
+    expect: dict[str, Any] = {}
     if title is not None:
         value = _title(title, code)
         expect["title"] = value
@@ -114,9 +117,9 @@ def edit_task(
             expect["agent"] = value_or_none
             new = set_field(new, "agent", value_or_none, path=path, after="priority")
             changed.append("agent")
-    add_deps, rm_deps = _codes(add_deps), _codes(rm_deps)
-    if add_deps or rm_deps:
-        new, deps = _dependencies(repo, code, path, new, entity, add_deps, rm_deps)
+    adding, removing = _codes(add_deps), _codes(rm_deps)
+    if adding or removing:
+        new, deps = _dependencies(repo, code, path, new, entity, adding, removing)
         if deps is not None:
             expect["depends_on"] = deps
             changed.append("depends_on")

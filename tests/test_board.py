@@ -89,7 +89,7 @@ def test_the_board_json_has_a_column_per_status_and_a_card_per_task(client, exam
         ("blocked", 0, []),
         ("completed", 1, ["phase-1-api-foundation"]),
     ]
-    phase2 = card(board, "phase-2-event-system")
+    phase2 = dict(card(board, "phase-2-event-system"))
     assert phase2.pop("updated_at")[:4].isdigit()  # the last change, from the index (UTC)
     assert phase2 == {
         "code": "phase-2-event-system",
@@ -619,9 +619,13 @@ def test_loopback_names_are_accepted(client):
 def test_a_non_loopback_board_needs_its_token(example_repo):
     c = make_client(example_repo, host="192.0.2.10", token="s3cret")
 
-    assert c.get("/board.json").status_code == 401
-    assert c.get("/live").status_code == 401
-    assert c.get("/static/board.css").status_code == 401
+    assert c.get("/board.json").json() == {
+        "error": "this board needs its token: open the URL `orchsync board` printed "
+        "(it ends in ?token=...)",
+        "status": 403,
+    }
+    assert c.get("/live").status_code == 403
+    assert c.get("/static/board.css").status_code == 403
     assert c.get("/?token=wrong").status_code == 403
     r = c.get("/activity?token=s3cret&agent=x")
     assert (r.status_code, r.headers["location"]) == (303, "/activity?agent=x")

@@ -69,7 +69,9 @@ class Board:
 
 class JSON(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, default=str, indent=1).encode("utf-8")
+        return json.dumps(content, ensure_ascii=False, default=str, separators=(",", ":")).encode(
+            "utf-8"
+        )
 
 
 def wants_json(request: Request) -> bool:

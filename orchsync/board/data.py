@@ -272,7 +272,7 @@ def board(
             or any(needle in label.lower() for label in c["labels"])
         )
     ]
-    columns = [
+    columns: list[dict[str, Any]] = [
         {
             "status": status,
             "label": STATUS_LABELS[status],
@@ -332,7 +332,7 @@ def task(repo: Repo, code: str) -> dict[str, Any]:
     parsed = parse_file(path, raw)
     e = parsed.entity
     fields = e.fields() if e is not None else {}
-    checklists = [
+    checklists: list[dict[str, Any]] = [
         {
             "name": name,
             "label": label,
@@ -588,7 +588,8 @@ def activity(
     `everything` or a type filter asks for it.
     """
     limit = max(1, min(int(limit), MAX_ACTIVITY_LIMIT))
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if type:
         full = type if type.startswith("orchestration.") else f"orchestration.{type}"
         where.append("event_type = ?")
@@ -602,13 +603,24 @@ def activity(
         if value:
             where.append(f"{column} = ?")
             params.append(value)
-    sql = (
-        "SELECT id, emitted_at, event_type, entity_type, entity_code, agent, session_key,"
-        ' "commit", path, hash, payload FROM events'
+    # the newest ids first, then their rows: sorting with the JSON payload column carried
+    # along costs ~4x as much at 25,000 events
+    newest = con.execute(
+        "SELECT id FROM events"
         + (" WHERE " + " AND ".join(where) if where else "")
-        + f' ORDER BY emitted_at DESC, "commit" DESC, seq DESC LIMIT {limit}'
+        + f' ORDER BY emitted_at DESC, "commit" DESC, seq DESC LIMIT {limit}',
+        params,
+    ).fetchall()
+    order = {r[0]: i for i, r in enumerate(newest)}
+    rows = sorted(
+        _rows(
+            con,
+            "SELECT id, emitted_at, event_type, entity_type, entity_code, agent, session_key,"
+            ' "commit", path, hash, payload FROM events WHERE id IN (SELECT unnest(?::BIGINT[]))',
+            [list(order)],
+        ),
+        key=lambda r: order[r["id"]],
     )
-    rows = _rows(con, sql, params)
     types = [
         r[0].removeprefix("orchestration.")
         for r in con.execute("SELECT DISTINCT event_type FROM events ORDER BY 1").fetchall()

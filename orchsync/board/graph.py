@@ -39,17 +39,17 @@ def layout(tasks: list[dict[str, Any]]) -> dict[str, Any]:
         layer[code] = max(below, default=0)
         return layer[code]
 
-    for t in tasks:
-        depth(t["code"])
+    for task in tasks:
+        depth(task["code"])
     columns: dict[int, list[str]] = {}
-    for code in [*external, *(t["code"] for t in tasks)]:
+    for code in [*external, *(task["code"] for task in tasks)]:
         columns.setdefault(layer[code], []).append(code)
     nodes, pos = [], {}
     for col, codes in sorted(columns.items()):
         for row, code in enumerate(codes):
             x, y = PAD + col * (BOX_W + GAP_X), PAD + row * (BOX_H + GAP_Y)
             pos[code] = (x, y)
-            t = by_code.get(code)
+            t: dict[str, Any] | None = by_code.get(code)
             nodes.append(
                 {
                     "code": code,
@@ -62,17 +62,17 @@ def layout(tasks: list[dict[str, Any]]) -> dict[str, Any]:
                 }
             )
     edges = []
-    for t in tasks:
-        for dep in t["depends_on"]:
+    for task in tasks:
+        for dep in task["depends_on"]:
             if dep not in pos:
                 continue
-            (x1, y1), (x2, y2) = pos[dep], pos[t["code"]]
+            (x1, y1), (x2, y2) = pos[dep], pos[task["code"]]
             sx, sy, ex, ey = x1 + BOX_W, y1 + BOX_H / 2, x2, y2 + BOX_H / 2
             mid = (sx + ex) / 2
             edges.append(
                 {
                     "from": dep,
-                    "to": t["code"],
+                    "to": task["code"],
                     "path": f"M{sx:.0f},{sy:.0f} C{mid:.0f},{sy:.0f} {mid:.0f},{ey:.0f} {ex - 4:.0f},{ey:.0f}",
                 }
             )

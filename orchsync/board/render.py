@@ -38,7 +38,7 @@ def safe_url(url: str, *, image: bool = False) -> bool:
 def _md() -> Any:
     from markdown_it import MarkdownIt
 
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md: Any = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
     md.validateLink = lambda url: safe_url(url)  # type: ignore[method-assign]
     default_link = md.renderer.rules.get("link_open")

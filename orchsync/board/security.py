@@ -132,7 +132,7 @@ class Guard:
             if not self._has_token(headers):
                 await _deny(
                     send,
-                    401,
+                    403,
                     "this board needs its token: open the URL `orchsync board` printed "
                     "(it ends in ?token=...)",
                 )
@@ -153,7 +153,8 @@ class Guard:
         if token is None and headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):
-            token = (parse_qs(body.decode("utf-8", "replace")).get("csrf_token") or [None])[0]
+            fields = parse_qs(body.decode("utf-8", "replace")).get("csrf_token")
+            token = fields[0] if fields else None
         if token is None or not hmac.compare_digest(token.encode(), self.s.csrf.encode()):
             await _deny(send, 403, "missing or wrong CSRF token: reload the page")
             return
