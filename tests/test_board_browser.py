@@ -30,6 +30,7 @@ from conftest import (
     DaemonProcess,
     commit_all,
     git,
+    sha256_of,
     trailers,
     wait_for,
     write,
@@ -311,3 +312,42 @@ def test_a_script_in_a_title_runs_nothing(page, board, example_repo):
     assert dialogs == []
     assert page.locator("script:not([src])").count() == 0
     assert page.evaluate("document.querySelectorAll('a[href^=\"javascript\"]').length") == 0
+
+
+def test_the_task_page_ticks_items_edits_the_title_and_previews_agent_init(
+    page, board, example_repo
+):
+    p3 = f"delegation/sprints/{SPRINT}/phase-3-template-generation/TASK.md"
+    page.goto(board.url + "/task/phase-3-template-generation")
+    live(page)
+
+    page.check('[data-check][data-section="objectives"][data-index="1"]')
+    wait_for(
+        lambda: b"- [x] Create a task folder" in (example_repo / p3).read_bytes(),
+        timeout=15,
+        what="the objective ticked in TASK.md",
+    )
+    page.wait_for_selector(
+        '.checklist[data-section="objectives"] .pill:text("1/4")', timeout=10_000
+    )
+
+    page.click("[data-edit-title]")
+    page.fill("#title-input", "Templates: sprints & tasks")
+    page.press("#title-input", "Enter")
+    wait_for(
+        lambda: b'\ntitle: "Templates: sprints & tasks"\n' in (example_repo / p3).read_bytes(),
+        timeout=15,
+        what="the new title in TASK.md",
+    )
+    page.wait_for_selector('h1[data-title]:text("Templates: sprints & tasks")', timeout=10_000)
+
+    page.select_option('[data-field="priority"]', "P0")
+    wait_for(lambda: b"\npriority: P0\n" in (example_repo / p3).read_bytes(), timeout=15, what="P0")
+    page.wait_for_selector(f'.page[data-hash="{sha256_of(example_repo / p3)}"]', timeout=10_000)
+
+    page.click("[data-agent-init] summary")
+    page.wait_for_selector(
+        '[data-agent-init-text]:has-text("phase-3-template-generation")', timeout=15_000
+    )
+    assert ("Orchsync-Agent", "board:Test Author") in trailers(example_repo)
+    assert page.problems == []

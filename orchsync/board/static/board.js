@@ -86,9 +86,22 @@
       morphRows(page, fresh);
     } else {
       var focus = focusKey(document.activeElement);
+      keepOpen(page, fresh);
       page.replaceWith(fresh);
       restoreFocus(focus);
     }
+  }
+
+  /* Open <details> stay open across a refresh (matched by their data-keep value); the AGENT
+     INIT preview keeps what it loaded. */
+  function keepOpen(page, fresh) {
+    $$("details[open][data-keep]", page).forEach(function (d) {
+      var twin = $('details[data-keep="' + cssEscape(d.dataset.keep) + '"]', fresh);
+      if (!twin) return;
+      twin.open = true;
+      var text = $("[data-agent-init-text]", d), target = $("[data-agent-init-text]", twin);
+      if (text && target && d.dataset.loaded) { target.textContent = text.textContent; twin.dataset.loaded = "1"; }
+    });
   }
 
   function focusKey(el) {
