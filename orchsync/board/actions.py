@@ -61,11 +61,11 @@ def _hash(body: dict[str, Any]) -> str:
 
 def _current(board: Any, code: str) -> dict[str, Any]:
     """The task as it is now on disk (sent back with a 409, so the page can show it)."""
-    from orchsync.board.data import _resolve_task
+    from orchsync.board.data import resolve_task
     from orchsync.model import content_hash
     from orchsync.parse import parse_file
 
-    code, path = _resolve_task(board.repo, code)
+    code, path = resolve_task(board.repo, code)
     raw = (board.repo.root / path).read_bytes()
     e = parse_file(path, raw).entity
     return {
@@ -168,16 +168,16 @@ def checklist(request: Request, board: Any, body: dict[str, Any]) -> dict[str, A
 
 
 def rollback(request: Request, board: Any, body: dict[str, Any]) -> dict[str, Any]:
-    from orchsync.board.data import _commit_id, _resolve_task
+    from orchsync.board.data import commit_id, resolve_task
     from orchsync.model import content_hash
     from orchsync.timeline import rollback as roll_back
 
-    code, path = _resolve_task(board.repo, request.path_params["code"])
+    code, path = resolve_task(board.repo, request.path_params["code"])
     shown = _hash(body)
     now = content_hash((board.repo.root / path).read_bytes())
     if shown != now:
         raise StaleWrite(path, shown, now)
-    to = _commit_id(_text(body, "to", required=True) or "")
+    to = commit_id(_text(body, "to", required=True) or "")
     result = roll_back(board.repo, f"T:{code}", to, actor=board.actor)
     return {"result": result, "message": f"task {code}: rolled back to {to[:12]}"}
 

@@ -209,7 +209,7 @@ async def agent_init(request: Request) -> Response:
     board = request.app.state.board
 
     def build() -> dict[str, Any]:
-        code, _path_ = data._resolve_task(board.repo, _path(request, "code"))
+        code, _path_ = data.resolve_task(board.repo, _path(request, "code"))
         ctx = assemble(board.repo, f"T:{code}", record=False)
         return {"page": "agent-init", "key": f"T:{code}", "markdown": ctx.to_markdown()}
 
