@@ -170,6 +170,15 @@ def test_the_board_of_the_example_tree_loads_and_goes_live(page, board):
     assert page.locator(card_in("in_progress", "phase-2-event-system")).is_visible()
     assert page.locator(card_in("completed", "phase-1-api-foundation")).is_visible()
     assert page.locator('[data-status="pending"] [data-count]').inner_text() == "4"
+
+    page.select_option('[data-filter="agent"]', "qa-engineer")  # filters, then asks the server
+    wait_for(lambda: "agent=qa-engineer" in page.url, timeout=10, what="the URL to follow")
+    wait_for(lambda: page.locator(".card:visible").count() == 1, timeout=10, what="one card")
+    assert page.locator("[data-shown]").inner_text() == "1 of 6 tasks"
+    page.select_option('[data-filter="agent"]', "")
+    wait_for(lambda: page.locator(".card:visible").count() == 6, timeout=10, what="all cards")
+    page.fill('[data-filter="q"]', "EVENT")
+    wait_for(lambda: page.locator(".card:visible").count() == 1, timeout=10, what="one match")
     assert page.problems == []
 
 

@@ -267,7 +267,7 @@
       if (pill) pill.textContent = n;
     });
     var out = $("[data-shown]");
-    if (out) out.textContent = shown + " of " + total + " tasks";
+    if (out) out.textContent = shown + " of " + (Number(out.dataset.total) || total) + " tasks";
   }
 
   function syncUrl() {
@@ -280,6 +280,14 @@
     });
     var qs = params.toString();
     history.replaceState(null, "", location.pathname + (qs ? "?" + qs : ""));
+  }
+
+  /* Cards hidden at once as you type; then the server's answer for the new filters (a
+     filter made wider brings back cards the page did not have). */
+  var refilterTimer = null;
+  function refilter() {
+    clearTimeout(refilterTimer);
+    refilterTimer = setTimeout(function () { refresh(true); }, 250);
   }
 
   // --- board: moving cards ----------------------------------------------------------------------
@@ -471,7 +479,7 @@
   document.addEventListener("change", function (e) {
     var el = e.target;
     if (el.matches("[data-autosubmit]")) { el.form.submit(); return; }
-    if (el.matches("[data-filter]")) { filterCards(); syncUrl(); return; }
+    if (el.matches("[data-filter]")) { filterCards(); syncUrl(); refilter(); return; }
     if (el.matches("[data-check]")) {
       var boxes = $$("[data-check]");
       boxes.forEach(function (b) { b.disabled = true; });
@@ -493,7 +501,7 @@
 
   document.addEventListener("input", function (e) {
     var el = e.target;
-    if (el.matches("[data-filter]")) { filterCards(); syncUrl(); return; }
+    if (el.matches("[data-filter]")) { filterCards(); syncUrl(); refilter(); return; }
     if (el.matches("[data-slug-target]")) { el.dataset.touched = "1"; return; }
     if (el.matches("[data-slug-source]")) {
       var target = $("[data-slug-target]", el.form);
