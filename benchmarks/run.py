@@ -431,11 +431,16 @@ def update_results(
     end = next((i for i in range(top + 2, len(lines)) if not lines[i].startswith("|")), len(lines))
     fresh = {f.name: f.row() for f in figures}
     rows = [r for r in lines[top + 2 : end] if r[2:].split(" | ")[0] not in fresh]
+    tag = f"- {args.only} figures updated"  # a later update of the same step replaces this line
     note = (
-        f"- updated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}: "
-        f"{len(figures)} figures, `python benchmarks/run.py {' '.join(sys.argv[1:])}` "
+        f"{tag} {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}: "
+        f"`python benchmarks/run.py {' '.join(sys.argv[1:])}` "
         f"({info.tasks:,} tasks, {info.commits:,} commits); {machine()}"
     )
+    old = [i for i in range(top) if lines[i].startswith((tag, "- updated "))]
+    lines = [line for i, line in enumerate(lines) if i not in old]
+    top -= len(old)
+    end -= len(old)
     last_note = max(i for i in range(top) if lines[i].startswith("- "))
     text = "\n".join(
         [
