@@ -84,6 +84,8 @@
       morphBoard(page, fresh);
     } else if (page.dataset.page === "activity" && fresh.dataset.page === "activity") {
       morphRows(page, fresh);
+    } else if (editing()) {
+      deferred = true;  // someone started typing while it loaded: apply it when they are done
     } else {
       var focus = focusKey(document.activeElement);
       keepOpen(page, fresh);
@@ -98,9 +100,10 @@
     $$("details[open][data-keep]", page).forEach(function (d) {
       var twin = $('details[data-keep="' + cssEscape(d.dataset.keep) + '"]', fresh);
       if (!twin) return;
+      if (d.dataset.loaded) twin.dataset.loaded = d.dataset.loaded;
+      var target = $("[data-agent-init-text]", twin), code = twin.dataset.agentInit;
+      if (target && code && agentInit[code] !== undefined) target.textContent = agentInit[code];
       twin.open = true;
-      var text = $("[data-agent-init-text]", d), target = $("[data-agent-init-text]", twin);
-      if (text && target && d.dataset.loaded) { target.textContent = text.textContent; twin.dataset.loaded = "1"; }
     });
   }
 
@@ -388,14 +391,27 @@
     else if (deferred) { deferred = false; refresh(); }
   }
 
+  /* The preview is fetched once per page; a refresh that swaps the page in meanwhile gets
+     the text (or, still loading, the text when it comes) in its own <pre>. */
+  var agentInit = {};
   function loadAgentInit(details) {
+    var code = details.dataset.agentInit;
     if (details.dataset.loaded) return;
-    details.dataset.loaded = "1";
-    var pre = $("[data-agent-init-text]", details);
-    fetch("/task/" + encodeURIComponent(details.dataset.agentInit) + "/agent-init.json", { credentials: "same-origin" })
+    details.dataset.loaded = "pending";
+    var show = function (text) {
+      agentInit[code] = text;
+      var current = $('details[data-agent-init="' + cssEscape(code) + '"]');
+      if (!current) return;
+      $("[data-agent-init-text]", current).textContent = text;
+      current.dataset.loaded = "done";
+    };
+    fetch("/task/" + encodeURIComponent(code) + "/agent-init.json", { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
-      .then(function (d) { pre.textContent = d.markdown || d.error || ""; })
-      .catch(function () { pre.textContent = "Could not load it."; delete details.dataset.loaded; });
+      .then(function (d) { show(d.markdown || d.error || ""); })
+      .catch(function () {
+        var current = $('details[data-agent-init="' + cssEscape(code) + '"]');
+        if (current) { $("[data-agent-init-text]", current).textContent = "Could not load it."; delete current.dataset.loaded; }
+      });
   }
 
   function copyText(sel, btn) {
