@@ -1,12 +1,15 @@
 """Measure orchsync against its performance budget and write benchmarks/RESULTS.md.
 
     python benchmarks/run.py [--size 10000] [--history 200] [--runs 5] [--dest DIR]
-                             [--only parse,reindex,sync,queries,agent,daemon] [--out FILE]
+                             [--only parse,reindex,sync,queries,agent,daemon,board] [--out FILE]
+                             [--update]
     python benchmarks/run.py --smoke        # N=500, one run each: CI checks it works, not its speed
 
 Every command is timed as a whole process (Python start-up included), the way an agent in
 a loop pays for it, several times; the table shows median, min and max, CPU time, and the
 target. A figure over its target is reported, never hidden. Nothing here reaches a network.
+`--update` rewrites only the rows of the figures measured in an existing RESULTS.md (and
+notes when and how), so one step can be measured again without the others.
 """
 
 from __future__ import annotations
@@ -334,6 +337,46 @@ def _proc_rss_kib(pid: int) -> int:
 # --- report ----------------------------------------------------------------------------------
 
 
+def bench_board(info: CorpusInfo, runs: int) -> list[Figure]:
+    """Server time of the board's pages (`orchsync board`), in-process through Starlette's
+    TestClient: the biggest sprint's board (HTML and JSON) and the activity page (200 events)."""
+    from starlette.testclient import TestClient
+
+    from orchsync.board.app import create_app
+    from orchsync.repo import find_repo
+
+    port = 8765
+    app = create_app(find_repo(info.root), host="127.0.0.1", port=port, csrf="bench")
+    client = TestClient(app, base_url=f"http://127.0.0.1:{port}")
+    cli(info.root, "tasks", "--limit", "1")  # bring the index up to date first
+    sprints = client.get("/board.json").json()["sprints"]
+    biggest = max(sprints, key=lambda s: s["tasks"])
+    sprint, size = biggest["sprint"], biggest["tasks"]
+
+    def timed(url: str) -> Callable[[], tuple[float, float]]:
+        def once() -> tuple[float, float]:
+            start, cpu = time.perf_counter(), time.process_time()
+            r = client.get(url)
+            assert r.status_code == 200, (url, r.status_code, r.text[:500])
+            return (time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000
+
+        return once
+
+    pages = [
+        (f"board: `/?sprint=…` ({size} tasks, HTML)", f"/?sprint={sprint}", 100),
+        (f"board: `/board.json?sprint=…` ({size} tasks)", f"/board.json?sprint={sprint}", 100),
+        ("board: `/activity` (first 200 events, HTML)", "/activity", 100),
+        ("board: `/activity.json` (first 200 events)", "/activity.json", 100),
+        ("board: `/task/<code>` (task page, git history)", f"/task/{info.sample_task}", None),
+    ]
+    figs = []
+    for name, url, target in pages:
+        first = timed(url)()
+        fig = Figure(name, target=target, note=f"server time, warm; first call {first[0]:.0f} ms")
+        figs.append(repeat(fig, runs, timed(url)))
+    return figs
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -378,6 +421,41 @@ def write_results(
     return text
 
 
+def update_results(
+    out: Path, figures: list[Figure], args: argparse.Namespace, info: CorpusInfo
+) -> str:
+    """Replace the rows of `figures` in the first table of `out` (new ones are appended), and
+    add a line to the header saying when and how they were measured."""
+    lines = out.read_text(encoding="utf-8").splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("| figure |"))
+    end = next((i for i in range(top + 2, len(lines)) if not lines[i].startswith("|")), len(lines))
+    fresh = {f.name: f.row() for f in figures}
+    rows = [r for r in lines[top + 2 : end] if r[2:].split(" | ")[0] not in fresh]
+    tag = f"- {args.only} figures updated"  # a later update of the same step replaces this line
+    note = (
+        f"{tag} {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}: "
+        f"`python benchmarks/run.py {' '.join(sys.argv[1:])}` "
+        f"({info.tasks:,} tasks, {info.commits:,} commits); {machine()}"
+    )
+    old = [i for i in range(top) if lines[i].startswith((tag, "- updated "))]
+    lines = [line for i, line in enumerate(lines) if i not in old]
+    top -= len(old)
+    end -= len(old)
+    last_note = max(i for i in range(top) if lines[i].startswith("- "))
+    text = "\n".join(
+        [
+            *lines[: last_note + 1],
+            note,
+            *lines[last_note + 1 : top + 2],
+            *rows,
+            *fresh.values(),
+            *lines[end:],
+        ]
+    )
+    out.write_text(text + "\n", encoding="utf-8")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=10_000, help="tasks in the corpus")
@@ -386,8 +464,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--dest", type=Path, help="reuse (or build) the corpus here instead of a temp folder"
     )
-    ap.add_argument("--only", default="parse,reindex,sync,queries,agent,daemon")
+    ap.add_argument("--only", default="parse,reindex,sync,queries,agent,daemon,board")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    ap.add_argument(
+        "--update",
+        action="store_true",
+        help="replace only the measured figures' rows in an existing --out file",
+    )
     ap.add_argument("--latency-edits", type=int, default=50)
     ap.add_argument("--idle-seconds", type=float, default=60.0)
     ap.add_argument("--debounce", type=int, default=300)
@@ -424,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: bench_queries(info, args.runs, 150 if args.size <= 10_000 else 300),
             ),
             ("agent", lambda: bench_agent(info, args.runs)),
+            ("board", lambda: bench_board(info, args.runs)),
             (
                 "daemon",
                 lambda: bench_daemon(info, args.latency_edits, args.idle_seconds, args.debounce),
@@ -436,7 +520,10 @@ def main(argv: list[str] | None = None) -> int:
                 for f in got:
                     print(f"   {f.name}: median {f.median:.0f} {f.unit}", flush=True)
                 figures += got
-        text = write_results(args.out, figures, args, info, time.perf_counter() - started)
+        if args.update and args.out.exists():
+            text = update_results(args.out, figures, args, info)
+        else:
+            text = write_results(args.out, figures, args, info, time.perf_counter() - started)
         print(text)
         return 0
     finally:

@@ -16,6 +16,7 @@ __all__ = [
     "OrchsyncError",
     "QueryLimit",
     "SnapshotBlocked",
+    "StaleWrite",
     "StorageFault",
     "UnknownEntity",
     "UsageError",
@@ -104,3 +105,24 @@ class StorageFault(OrchsyncError):
         self.remedy = remedy  # e.g. "free space on /home"
         self.retry = retry  # e.g. "then run `orchsync sync`"
         self.commit = commit  # the snapshot that landed before the fault, if one did
+
+
+class StaleWrite(OrchsyncError):
+    """A write that names the content hash its caller saw, on a file that changed since.
+
+    The board (and any caller that shows a file before changing it) passes the sha256 of the
+    bytes it showed; when the file no longer has them, nothing is written and `current_hash`
+    says what is there now, so the caller can show the newer version instead.
+    """
+
+    exit_code = ExitCode.FINDINGS
+
+    def __init__(self, path: str, expected_hash: str, current_hash: str | None) -> None:
+        self.path = path
+        self.expected_hash = expected_hash
+        self.current_hash = current_hash
+        now = f"now {current_hash[:12]}" if current_hash else "it is gone"
+        super().__init__(
+            f"{path} changed since it was read (expected sha256 {expected_hash[:12]}, {now}); "
+            "nothing written: reload it and try again"
+        )

@@ -48,6 +48,8 @@ def test_benchmark_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         "daemon: write -> event visible",
         "daemon idle RSS",
         "peak RSS of `orchsync reindex`",
+        "board: `/?sprint=…`",
+        "board: `/activity` (first 200 events, HTML)",
     ):
         row = next((line for line in text.splitlines() if line.startswith(f"| {figure}")), None)
         assert row is not None, f"missing figure {figure!r}"

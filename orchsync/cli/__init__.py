@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("watch:watch", "Run the daemon: commit and index every settled save."),
     "stop": ("watch:stop", "Stop this clone's `orchsync watch` daemon."),
     "mcp": ("mcp:mcp", "Serve the library as MCP tools to coding agents over stdio."),
+    "board": ("board:board", "Serve a live web board of sprints, tasks, activity and agents."),
 }
 
 

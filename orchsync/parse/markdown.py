@@ -10,7 +10,7 @@ import re
 
 from orchsync.model import ChecklistItem
 
-__all__ = ["SECTION_FIELDS", "checklist_item", "first_heading", "sections"]
+__all__ = ["SECTION_FIELDS", "checklist_item", "checklist_positions", "first_heading", "sections"]
 
 # Heading text (lower-cased, punctuation folded) -> entity field.
 SECTION_FIELDS = {
@@ -100,5 +100,56 @@ def sections(body: str) -> dict[str, list[ChecklistItem]]:
             items.append(im.group(2))
         elif items and line[:1] in (" ", "\t") and line.strip():
             items[-1] += " " + line.strip()  # a wrapped line continues its item
+    flush()
+    return out
+
+
+def checklist_positions(body: str) -> dict[str, list[int]]:
+    """Where each item of `sections(body)` starts: field -> offsets into `body`, in item order.
+
+    The offset is that of the item's text (after the bullet), where a `[ ]` box is or would
+    go, so an edit can tick one item without touching any other byte. It walks the lines
+    exactly as `sections` does (same fences, headings, bullets and wrapped lines), and an
+    item that `sections` drops (empty text) is dropped here too, so index i here is item i
+    there; `tests/test_pm_edit.py` checks the two agree.
+    """
+    out: dict[str, list[int]] = {}
+    current_field: str | None = None
+    level = 0
+    offsets: list[int] = []
+    texts: list[str] = []
+    in_fence = False
+
+    def flush() -> None:
+        if current_field is not None:
+            out.setdefault(current_field, []).extend(
+                o for o, t in zip(offsets, texts, strict=True) if t.strip()
+            )
+
+    pos = 0
+    for line in body.split("\n"):
+        start, pos = pos, pos + len(line) + 1
+        if "```" in line and line.lstrip().startswith("```"):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        h = _heading(line) if line[:1] == "#" else None
+        if h is not None:
+            if current_field is not None and h[0] > level:
+                continue
+            flush()
+            offsets, texts = [], []
+            current_field = SECTION_FIELDS.get(_NOT_NAME.sub("", h[1].lower()).strip())
+            level = h[0]
+            continue
+        if current_field is None:
+            continue
+        im = _ITEM.match(line)
+        if im:
+            offsets.append(start + im.start(2))
+            texts.append(im.group(2))
+        elif texts and line[:1] in (" ", "\t") and line.strip():
+            texts[-1] += " " + line.strip()
     flush()
     return out

@@ -17,7 +17,17 @@ import yaml
 
 from orchsync.errors import UsageError
 
-__all__ = ["FrontMatterError", "append_note", "get_field", "set_field"]
+__all__ = [
+    "FrontMatterError",
+    "append_note",
+    "get_field",
+    "get_list",
+    "has_field",
+    "set_field",
+    "set_list",
+    "tick_list_item",
+    "tick_section_item",
+]
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +120,9 @@ def get_field(raw: bytes, key: str, *, path: str = "file", yaml_file: bool = Fal
     return str(entry[1].value)
 
 
-def _scalar(value: str, style: str | None) -> str:
+def _scalar(value: str | None, style: str | None) -> str:
+    if value is None:
+        return "null"
     if style == "'" and "\n" not in value:
         return "'" + value.replace("'", "''") + "'"
     if style == '"':
@@ -132,13 +144,13 @@ def _scalar(value: str, style: str | None) -> str:
 def set_field(
     raw: bytes,
     key: str,
-    value: str,
+    value: str | None,
     *,
     path: str = "file",
     after: str | None = "title",
     yaml_file: bool = False,
 ) -> bytes:
-    """Set top-level `key` to the string `value`; every other byte of the file is kept.
+    """Set top-level `key` to the string `value` (None: `null`); every other byte is kept.
 
     An existing value keeps its quoting style and any comment after it. A missing key is
     added on its own line after `after` (or at the end of the front matter); a Markdown file
@@ -165,11 +177,24 @@ def set_field(
         elif "\n" in old:  # a block or multi-line scalar: becomes one line
             new += doc.eol if old.endswith("\n") else ""
         return doc.encode(text[:start] + new + text[end:])
+    return _insert_key(doc, root, key, _scalar(value, None), after, path)
+
+
+def _insert_key(
+    doc: _Text,
+    root: yaml.MappingNode | None,
+    key: str,
+    rendered: str,
+    after: str | None,
+    path: str,
+) -> bytes:
+    """Add `key: rendered` on its own line after key `after` (else at the end of the YAML)."""
+    text, base = doc.text, doc.yaml_start
     if root is not None and root.flow_style:
         raise FrontMatterError(
             f"{path}: front matter is a flow mapping {{...}}; add '{key}' by hand"
         )
-    line = f"{key}: {_scalar(value, None)}{doc.eol}"
+    line = f"{key}: {rendered}{doc.eol}"
     anchor = _entries(root, after, path) if after else None
     if anchor is not None:
         pos = base + anchor[1].end_mark.index
@@ -238,3 +263,223 @@ def _insert(lines: list[str], heading: int, end: int, item: str, eol: str) -> st
         new.append(eol)
     lines[last + 1 : last + 1] = new
     return "".join(lines)
+
+
+# --- lists and checklists ------------------------------------------------------------------------
+
+
+def has_field(raw: bytes, key: str, *, path: str = "file") -> bool:
+    """Whether the front matter has a top-level `key` (whatever its value)."""
+    doc = _split(raw, path, False)
+    return doc.has_front_matter and _entries(_compose(doc, path), key, path) is not None
+
+
+def get_list(raw: bytes, key: str, *, path: str = "file") -> list[str] | None:
+    """The string items of a top-level list (a lone scalar counts as a one-item list)."""
+    doc = _split(raw, path, False)
+    entry = _entries(_compose(doc, path), key, path) if doc.has_front_matter else None
+    if entry is None:
+        return None
+    node = entry[1]
+    if isinstance(node, yaml.ScalarNode):
+        start, end = doc.yaml_start + node.start_mark.index, doc.yaml_start + node.end_mark.index
+        value = yaml.safe_load(doc.text[start:end] or "null")
+        return [] if value is None or value == "" else [str(value)]
+    if not isinstance(node, yaml.SequenceNode):
+        raise FrontMatterError(f"{path}: '{key}' is a mapping, not a list; fix it by hand")
+    return [str(item.value) for item in node.value if isinstance(item, yaml.ScalarNode)]
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
+def _line_end(text: str, pos: int, limit: int) -> int:
+    """The position after the line ending of the line holding `pos` (or `limit`)."""
+    nl = text.find("\n", pos, limit)
+    return limit if nl < 0 else nl + 1
+
+
+def _content_end(text: str, node: yaml.Node, base: int) -> int:
+    """Where a node's own characters end (a block node's span runs on to the next token)."""
+    start, end = base + node.start_mark.index, base + node.end_mark.index
+    return start + len(text[start:end].rstrip())
+
+
+def _flow_item(value: str) -> str:
+    return _scalar(value, None)
+
+
+def set_list(
+    raw: bytes, key: str, values: list[str], *, path: str = "file", after: str | None = None
+) -> bytes:
+    """Make top-level `key` the list `values`, keeping the bytes of the items that stay.
+
+    In a block list (`- a` lines) a kept item keeps its line, quoting and comment; removed
+    items lose their lines and new ones are appended as `- value` at the same indent. A flow
+    list (`[a, b]`), an empty value or a lone scalar becomes a flow list, kept items written
+    as they were. Emptying a block list writes `key: []`. A missing key is added after
+    `after` (else at the end of the front matter) as a flow list.
+    """
+    doc = _split(raw, path, False)
+    text, eol = doc.text, doc.eol
+    if not doc.has_front_matter:
+        flow = "[" + ", ".join(_flow_item(v) for v in values) + "]"
+        return doc.encode(f"---{eol}{key}: {flow}{eol}---{eol}" + text)
+    root = _compose(doc, path)
+    base = doc.yaml_start
+    entry = _entries(root, key, path)
+    if entry is None:
+        flow = "[" + ", ".join(_flow_item(v) for v in values) + "]"
+        return _insert_key(doc, root, key, flow, after, path)
+    key_node, node = entry
+    if isinstance(node, yaml.MappingNode):
+        raise FrontMatterError(f"{path}: '{key}' is a mapping, not a list; fix it by hand")
+    old: list[tuple[str, yaml.Node]] = []
+    if isinstance(node, yaml.SequenceNode):
+        old = [(str(i.value), i) for i in node.value if isinstance(i, yaml.ScalarNode)]
+        if len(old) != len(node.value):
+            raise FrontMatterError(f"{path}: '{key}' holds lists or mappings; edit it by hand")
+    elif (
+        isinstance(node, yaml.ScalarNode)
+        and node.value != ""
+        and node.tag != "tag:yaml.org,2002:null"
+    ):
+        old = [(str(node.value), node)]
+    source = {v: text[base + n.start_mark.index : base + n.end_mark.index] for v, n in old}
+    block = isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value
+    if not block or not values:
+        flow = "[" + ", ".join(source.get(v) or _flow_item(v) for v in values) + "]"
+        if block:  # emptying a block list: from after `key:` to the end of its last item
+            start = base + key_node.end_mark.index
+            end = _line_end(text, _content_end(text, node.value[-1], base), doc.yaml_end)
+            return doc.encode(text[:start] + f": {flow}{eol}" + text[end:])
+        start, end = base + node.start_mark.index, base + node.end_mark.index
+        if start == end:
+            flow = " " + flow
+        elif text[start:end].endswith("\n"):  # a block scalar's span ends after its line
+            flow += eol
+        return doc.encode(text[:start] + flow + text[end:])
+    # a block list that stays a block list: one range of lines per item
+    starts = []
+    for item in node.value:
+        dash = text.rfind("-", base, base + item.start_mark.index)
+        starts.append(_line_start(text, dash))
+    last = node.value[-1]
+    end_all = _line_end(text, _content_end(text, last, base), doc.yaml_end)
+    ranges = [(s, e) for s, e in zip(starts, [*starts[1:], end_all], strict=True)]
+    dash_col = text.rfind("-", base, base + node.value[0].start_mark.index) - starts[0]
+    kept = {v: r for (v, _n), r in zip(old, ranges, strict=True)}
+    pieces = []
+    for value in values:
+        if value in kept:
+            s_, e_ = kept.pop(value)
+            chunk = text[s_:e_]
+            pieces.append(chunk if chunk.endswith("\n") else chunk + eol)
+        else:
+            pieces.append(" " * dash_col + "- " + _flow_item(value) + eol)
+    return doc.encode(text[: starts[0]] + "".join(pieces) + text[end_all:])
+
+
+def _checklist_nodes(doc: _Text, node: yaml.SequenceNode, data: list[object]) -> list[yaml.Node]:
+    """The item nodes the parser turns into checklist items, in order (it skips the others)."""
+    out = []
+    for item, value in zip(node.value, data, strict=True):
+        if isinstance(value, dict):
+            if value.get("text"):
+                out.append(item)
+        elif isinstance(value, (str, int, float)) and str(value).strip():
+            out.append(item)  # as the parser reads it: a bool is an int there too
+    return out
+
+
+_BOX_TEXT = re.compile(r"^\[([ xX\u2713])\]")
+
+
+def tick_list_item(raw: bytes, key: str, index: int, done: bool, *, path: str = "file") -> bytes:
+    """Tick (or untick) checklist item `index` of the front-matter list `key`.
+
+    A `{text, done}` mapping gets its `done` value set (or a `done: true` line added); a
+    string item gets a `[x] ` / `[ ] ` box in front of its text, re-quoted as needed. Every
+    other byte stays. Unticking an item without a box changes nothing.
+    """
+    doc = _split(raw, path, False)
+    text = doc.text
+    entry = _entries(_compose(doc, path), key, path) if doc.has_front_matter else None
+    if entry is None or not isinstance(entry[1], yaml.SequenceNode):
+        raise FrontMatterError(f"{path}: '{key}' is not a list in the front matter")
+    node = entry[1]
+    base = doc.yaml_start
+    data = (yaml.safe_load(text[doc.yaml_start : doc.yaml_end]) or {}).get(key)
+    items = _checklist_nodes(doc, node, data if isinstance(data, list) else [])
+    if not 0 <= index < len(items):
+        raise FrontMatterError(f"{path}: '{key}' has no item {index + 1} (it has {len(items)})")
+    item = items[index]
+    if isinstance(item, yaml.ScalarNode):
+        start, end = base + item.start_mark.index, base + item.end_mark.index
+        value = str(yaml.safe_load(text[start:end]))
+        m = _BOX_TEXT.match(value)
+        if m is None and not done:
+            return raw
+        new_value = ("[x]" if done else "[ ]") + (value[3:] if m else " " + value)
+        if m and (m.group(1) != " ") == done:
+            return raw
+        style = item.style if item.style in ("'", '"') else None
+        return doc.encode(text[:start] + _scalar(new_value, style) + text[end:])
+    if not isinstance(item, yaml.MappingNode):
+        raise FrontMatterError(
+            f"{path}: item {index + 1} of '{key}' cannot be ticked; edit it by hand"
+        )
+    found = [(k, v) for k, v in item.value if isinstance(k, yaml.ScalarNode) and k.value == "done"]
+    word = "true" if done else "false"
+    if found:
+        v = found[0][1]
+        if not isinstance(v, yaml.ScalarNode):
+            raise FrontMatterError(
+                f"{path}: item {index + 1} of '{key}': 'done' is not true or false"
+            )
+        start, end = base + v.start_mark.index, base + v.end_mark.index
+        if start == end:
+            word = " " + word
+        return doc.encode(text[:start] + word + text[end:])
+    if not done:
+        return raw
+    if item.flow_style:
+        close = _content_end(text, item, base) - 1  # the closing brace
+        return doc.encode(text[:close].rstrip() + f", done: {word}" + text[close:])
+    first_key = item.value[0][0]
+    indent = first_key.start_mark.column
+    at = _line_end(text, _content_end(text, item, base), doc.yaml_end)
+    line = " " * indent + f"done: {word}" + doc.eol
+    lead = "" if text[at - 1] == "\n" else doc.eol
+    return doc.encode(text[:at] + lead + line + text[at:])
+
+
+def tick_section_item(
+    raw: bytes, field: str, index: int, done: bool, *, path: str = "file"
+) -> bytes:
+    """Tick (or untick) item `index` of a Markdown checklist section (`## Objectives` ...).
+
+    `field` is the entity field (`objectives`, `deliverables`, `acceptance_criteria`); items
+    are found exactly as the parser finds them. The box character flips in place; an item
+    without a box gets `[x] ` in front of its text when ticked.
+    """
+    from orchsync.parse.markdown import checklist_positions
+
+    doc = _split(raw, path, False)
+    text = doc.text
+    body = text[doc.body_start :]
+    offsets = checklist_positions(body).get(field, [])
+    if not 0 <= index < len(offsets):
+        raise FrontMatterError(
+            f"{path}: the {field.replace('_', ' ')} section has no item {index + 1} (it has {len(offsets)})"
+        )
+    at = doc.body_start + offsets[index]
+    m = _BOX_TEXT.match(text[at : at + 3])
+    if m is not None:
+        if (m.group(1) != " ") == done:
+            return raw
+        return doc.encode(text[: at + 1] + ("x" if done else " ") + text[at + 2 :])
+    if not done:
+        return raw
+    return doc.encode(text[:at] + "[x] " + text[at:])

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchsync.errors import UnknownEntity, UsageError
+from orchsync.errors import StaleWrite, UnknownEntity, UsageError
 from orchsync.model import PRIORITIES, TASK_STATUSES, Kind, content_hash
 from orchsync.parse import parse_file
 from orchsync.parse.fsread import is_beyond_link
@@ -33,7 +33,7 @@ from orchsync.pm.common import (
 )
 from orchsync.pm.frontmatter_edit import append_note, get_field, set_field
 from orchsync.pm.templates import find_template
-from orchsync.pm.writes import LinkRefused, read_for_edit, replace_if_unchanged
+from orchsync.pm.writes import ConcurrentEdit, LinkRefused, read_for_edit, replace_if_unchanged
 from orchsync.repo import Repo
 
 __all__ = ["create_task", "task_target", "update_task_status", "move_task"]
@@ -146,8 +146,13 @@ def update_task_status(
     *,
     actor: str | None = None,
     session: str | None = None,
+    expected_hash: str | None = None,
 ) -> PmResult:
-    """Change only the `status` line of TASK.md (and append a dated note if given)."""
+    """Change only the `status` line of TASK.md (and append a dated note if given).
+
+    `expected_hash`: the sha256 of the bytes the caller showed; if the file changed since,
+    `StaleWrite` is raised and nothing is written (the board's drag and drop passes it).
+    """
     status = valid_choice(status, TASK_STATUSES, "status")
     if note is not None and not note.strip():
         raise UsageError("--note must not be empty")
@@ -155,6 +160,8 @@ def update_task_status(
     full = repo.root / path
     raw = read_for_edit(repo.root, path)
     expected = content_hash(raw)
+    if expected_hash is not None and expected_hash.lower().removeprefix("sha256:") != expected:
+        raise StaleWrite(path, expected_hash, expected)
     current = parse_file(path, raw)
     old = current.entity.status if current.entity is not None else None
     if old == status and get_field(raw, "status", path=path) is not None:
@@ -173,7 +180,13 @@ def update_task_status(
     if after.entity is None or after.entity.status != status:  # pragma: no cover - a guard
         raise UsageError(f"{path}: could not set status safely; nothing written")
     preflight(repo)
-    replace_if_unchanged(full, expected, new, root=repo.root)
+    try:
+        replace_if_unchanged(full, expected, new, root=repo.root)
+    except ConcurrentEdit:
+        if expected_hash is None:
+            raise
+        now = content_hash(full.read_bytes()) if full.exists() else None
+        raise StaleWrite(path, expected_hash, now) from None
     result = PmResult(
         "task.status",
         f"T:{code}",
