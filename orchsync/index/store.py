@@ -19,7 +19,8 @@ from typing import Any
 
 from orchsync.duck import duckdb
 from orchsync.errors import LockTimeout
-from orchsync.index.schema import ENTITY_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
+from orchsync.index.schema import PATH_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
+from orchsync.index.terms import refresh_sql
 
 __all__ = ["Batch", "Index", "IndexMissing", "encode_rows"]
 
@@ -178,11 +179,10 @@ class Index:
                         [batch.touched],
                     )
                     con.execute("DELETE FROM files WHERE path IN (SELECT path FROM touched)")
-                    for table in ENTITY_TABLES.values():
+                    for table in PATH_TABLES:
                         con.execute(
                             f"DELETE FROM {table} WHERE file_path IN (SELECT path FROM touched)"
                         )
-                    con.execute("DROP TABLE touched")
                 for table in dict.fromkeys([*tables, *batch.encoded]):
                     self._load(
                         con,
@@ -192,6 +192,11 @@ class Index:
                         tables.get(table, []),
                         batch.encoded.get(table, []),
                     )
+                if batch.touched:
+                    # the search terms of the touched rows, derived from them (index/terms.py)
+                    for sql in refresh_sql(_kinds(batch.touched)):
+                        con.execute(sql)
+                    con.execute("DROP TABLE touched")
                 if batch.events:
                     self._load(
                         con,
@@ -245,6 +250,13 @@ class Index:
         con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {source}{tail}")
         with suppress(OSError):
             os.unlink(path)
+
+
+def _kinds(paths: Sequence[str]) -> set[str]:
+    """The entity kinds among these paths (a moved or deleted file counts by its path)."""
+    from orchsync.layout import classify
+
+    return {classify(p).kind.value for p in paths}
 
 
 def _sql_str(path: Path) -> str:

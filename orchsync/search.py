@@ -1,0 +1,444 @@
+"""Ranked full-text search over sprints, tasks, ADRs, bugs and sessions.
+
+BM25 computed in SQL over the index's term table (`orchsync/index/terms.py`), which the
+indexer keeps in step with the entity rows. Title, code and labels weigh more than the body;
+the last word of the query also matches as a prefix (`evic` finds `eviction`), and a word
+that matches nothing exactly is looked up with an edit distance of 1-2 (`cahce` finds
+`cache`), so a typo in a short query still finds the task.
+
+The query is data, never SQL: it is tokenised by the same SQL expression as the documents
+(letters and digits only, so `%`, quotes and regex metacharacters simply vanish), every value
+reaches DuckDB as a parameter, and its length, its number of words and the limit are bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from orchsync.errors import UsageError
+from orchsync.index.terms import FIELD_WEIGHTS, MAX_TERM, MIN_TERM, SEARCH_KINDS, STOPWORDS
+from orchsync.model import (
+    ADR_STATUSES,
+    BUG_STATUSES,
+    KEY_PREFIX,
+    SESSION_STATUSES,
+    SPRINT_STATUSES,
+    TASK_STATUSES,
+    Kind,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from orchsync.duck import duckdb
+    from orchsync.repo import Repo
+
+__all__ = [
+    "KINDS",
+    "MAX_LIMIT",
+    "MAX_QUERY",
+    "SearchHit",
+    "SearchResult",
+    "make_snippet",
+    "query_words",
+    "run",
+    "run_on",
+    "search",
+]
+
+KINDS = tuple(SEARCH_KINDS)  # task, sprint, adr, bug, session
+STATUSES = {
+    "task": TASK_STATUSES,
+    "sprint": SPRINT_STATUSES,
+    "adr": ADR_STATUSES,
+    "bug": BUG_STATUSES,
+    "session": SESSION_STATUSES,
+}
+MAX_QUERY = 500  # characters
+MAX_WORDS = 16
+MAX_LIMIT = 100
+PREFIX_EXPANSIONS = 20  # most frequent completions of the last word
+FUZZY_EXPANSIONS = 5  # closest spellings of a word that matched nothing
+# BM25 parameters (the usual ones) and how much a completed or corrected word counts.
+K1, B = 1.2, 0.75
+W_PREFIX, W_FUZZY_1, W_FUZZY_2 = 0.8, 0.7, 0.5
+SNIPPET = 160  # characters around the first match
+MAX_FILE = 1024 * 1024  # a file read for a snippet
+
+_STOP = frozenset(STOPWORDS)
+
+
+@dataclass(slots=True)
+class SearchHit:
+    """One entity found: what it is, where, how well it matched, and a snippet around it.
+
+    `highlights` are [start, end) character spans of the matched words within `snippet`.
+    """
+
+    kind: str
+    code: str
+    key: str  # T:x, S:x, ADR:001, BUG:0001, SESSION:x
+    title: str
+    status: str | None
+    path: str
+    score: float
+    snippet: str
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["highlights"] = [list(span) for span in self.highlights]
+        return out
+
+
+@dataclass(slots=True)
+class SearchResult:
+    """Hits plus how the query was read: its words and what each was matched as."""
+
+    query: str
+    words: list[str]
+    matched: dict[str, list[str]]  # query word -> index terms it matched (exact, prefix, typo)
+    hits: list[SearchHit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "words": self.words,
+            "matched": self.matched,
+            "count": len(self.hits),
+            "hits": [h.to_dict() for h in self.hits],
+        }
+
+
+def search(
+    repo: Repo,
+    text: str,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int = 20,
+) -> list[SearchHit]:
+    """The entities that best match `text`, best first (at most `limit`, 1-100)."""
+    return run(repo, text, kind=kind, status=status, limit=limit).hits
+
+
+def run(
+    repo: Repo,
+    text: str,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int = 20,
+) -> SearchResult:
+    """`search`, with how the query was read (for `--json` and the MCP tool)."""
+    from orchsync import query
+
+    check_arguments(text, kind, status, limit)
+    with query.reader(repo) as con:
+        return run_on(con, text, kind=kind, status=status, limit=limit, root=repo.root)
+
+
+def check_arguments(text: str, kind: str | None, status: str | None, limit: int) -> None:
+    """Refuse what no search should run with, before the index is opened."""
+    if not isinstance(text, str):
+        raise UsageError("the search text must be a string")
+    if len(text) > MAX_QUERY:
+        raise UsageError(f"the search text is {len(text):,} characters; at most {MAX_QUERY}")
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}; valid: {', '.join(KINDS)}")
+    if status is not None:
+        valid = STATUSES[kind] if kind else sorted({s for v in STATUSES.values() for s in v})
+        if status not in valid:
+            raise UsageError(f"unknown status {status!r}; valid: {', '.join(valid)}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise UsageError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+
+
+def run_on(
+    con: duckdb.DuckDBPyConnection,
+    text: str,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int = 20,
+    root: Path | None = None,
+) -> SearchResult:
+    """The search on an open index connection (arguments already checked).
+
+    Snippets come from the files under `root` (the bodies in the index when None): reading
+    20 small files costs less than fetching 20 bodies out of DuckDB's wide body column.
+    """
+    words = query_words(text)
+    result = SearchResult(text, words, {}, [])
+    if not words:
+        return result
+    expansions = _expand(con, words, _whole(text))
+    for qi, term, _w in expansions:
+        if qi >= 0:
+            result.matched.setdefault(words[qi], [])
+            if term not in result.matched[words[qi]]:
+                result.matched[words[qi]].append(term)
+    if not expansions:
+        return result
+    ranked = _rank(con, expansions, kind, status, limit)
+    terms = sorted({t for _, t, _ in expansions}, key=len, reverse=True)
+    result.hits = _hits(con, ranked, terms, root)
+    return result
+
+
+# --- reading the query ------------------------------------------------------------------------
+
+
+_TOKEN = re.compile(r"[^\W_]+")  # letters and digits: the same as TOKEN_PATTERN in SQL
+
+
+def query_words(text: str) -> list[str]:
+    r"""The query's words, split as the documents were (lower case, letters and digits),
+    without stopwords and duplicates, at most MAX_WORDS.
+
+    Python's `[^\W_]` is the Unicode letters and digits, as RE2's `[\p{L}\p{N}]` that
+    split the documents (a test keeps the two equal), which saves a round trip to DuckDB.
+    """
+    out: list[str] = []
+    for t in _TOKEN.findall(text.lower()):
+        if MIN_TERM <= len(t) <= MAX_TERM and t not in _STOP and t not in out:
+            out.append(t)
+    return out[:MAX_WORDS]
+
+
+def _whole(text: str) -> str | None:
+    """A query of one word that could be a code (`phase-1-api`, `T:phase-1-api`): that code."""
+    stripped = text.strip()
+    if not stripped or any(c.isspace() for c in stripped):
+        return None
+    prefix, sep, rest = stripped.partition(":")
+    if sep and prefix.upper() in {p.upper() for p in KEY_PREFIX.values()}:
+        stripped = rest
+    return stripped.lower() or None
+
+
+Expansion = tuple[int, str, float]  # (query word index or -1 for a whole code, term, weight)
+
+
+def _expand(con: duckdb.DuckDBPyConnection, words: list[str], whole: str | None) -> list[Expansion]:
+    """Index terms each query word stands for: itself, completions of the last word, and
+    (for a word found nowhere) its closest spellings."""
+    last = words[-1] if len(words[-1]) >= 3 else None
+    # Two filtered scans, not one with OR: an OR keeps DuckDB from joining on the words; the
+    # range around `starts_with` lets it skip row groups (the table is kept in term order).
+    sql = "SELECT term, count(*) AS n FROM terms WHERE term IN (SELECT unnest(?)) GROUP BY term"
+    params: list[Any] = [[*words, *([whole] if whole else [])]]
+    if last is not None:
+        sql += """ UNION ALL SELECT term, count(*) AS n FROM terms
+                   WHERE term > ? AND term < ? AND starts_with(term, ?) GROUP BY term"""
+        params += [last, last + "\U0010ffff", last]
+    rows = con.execute(sql + " ORDER BY n DESC, term", params).fetchall()
+    found = {term for term, _ in rows}
+    out: list[Expansion] = [(i, w, 1.0) for i, w in enumerate(words) if w in found]
+    if whole and whole in found and whole not in words:
+        out.append((-1, whole, 1.0))
+    completions = [t for t, _ in rows if last is not None and t.startswith(last) and t != last]
+    out += [(len(words) - 1, t, W_PREFIX) for t in completions[:PREFIX_EXPANSIONS]]
+    completed = {len(words) - 1} if last is not None and completions else set()
+    missing = [
+        (i, w) for i, w in enumerate(words) if w not in found and i not in completed and len(w) >= 4
+    ]
+    if missing:
+        out += _fuzzy(con, missing)
+    return out
+
+
+def _fuzzy(con: duckdb.DuckDBPyConnection, missing: list[tuple[int, str]]) -> list[Expansion]:
+    """Terms within an edit distance (transpositions count once) of words that matched nothing:
+    1 for words of up to 7 letters, 2 for longer ones."""
+    # A typo rarely hits both of the first two letters: only terms sharing one are measured
+    # (`term[1]`, not `left(term, 1)`: left() is ~6x slower over the whole table).
+    rows = con.execute(
+        """WITH q AS (SELECT unnest(?::INTEGER[]) AS qi, unnest(?::VARCHAR[]) AS word),
+           vocab AS (SELECT DISTINCT term FROM terms
+                     WHERE length(term) BETWEEN ? AND ?
+                       AND (list_contains(?::VARCHAR[], term[1])
+                            OR list_contains(?::VARCHAR[], term[2])))
+           SELECT qi, term, d FROM (
+               SELECT q.qi, v.term, damerau_levenshtein(v.term, q.word) AS d,
+                      CASE WHEN length(q.word) <= 7 THEN 1 ELSE 2 END AS most
+               FROM q, vocab v
+               WHERE abs(length(v.term) - length(q.word)) <= 2)
+           WHERE d <= most
+           QUALIFY row_number() OVER (PARTITION BY qi ORDER BY d, term) <= ?""",
+        [
+            [i for i, _ in missing],
+            [w for _, w in missing],
+            min(len(w) for _, w in missing) - 2,
+            max(len(w) for _, w in missing) + 2,
+            [w[0] for _, w in missing],
+            [w[1] for _, w in missing],
+            FUZZY_EXPANSIONS,
+        ],
+    ).fetchall()
+    return [(qi, term, W_FUZZY_1 if d <= 1 else W_FUZZY_2) for qi, term, d in rows]
+
+
+# --- ranking -----------------------------------------------------------------------------------
+
+Ranked = tuple[str, str, str, str | None, str | None, float]
+
+_WEIGHT = "CASE t.field " + " ".join(f"WHEN '{f}' THEN {w}" for f, w in FIELD_WEIGHTS.items())
+_WEIGHT += " ELSE 1.0 END"
+
+
+def _rank(
+    con: duckdb.DuckDBPyConnection,
+    expansions: list[Expansion],
+    kind: str | None,
+    status: str | None,
+    limit: int,
+) -> list[Ranked]:
+    """(path, kind, code, title, status, score) of the best documents: BM25 (k1 1.2, b 0.75) per query word,
+    its best-matching term per document, summed; documents matching more words come first."""
+    params: list[Any] = [
+        [qi for qi, _, _ in expansions],
+        [t for _, t, _ in expansions],
+        [w for _, _, w in expansions],
+    ]
+    where = []
+    for column, value in (("kind", kind), ("status", status)):
+        if value is not None:
+            where.append(f"d.{column} = ?")
+            params.append(value)
+    params.append(limit)
+    sql = f"""
+        WITH x AS (SELECT unnest(?::INTEGER[]) AS qi, unnest(?::VARCHAR[]) AS term,
+                          unnest(?::DOUBLE[]) AS w),
+        hits AS (
+            SELECT t.file_path, t.term, sum(t.tf * {_WEIGHT}) AS wtf
+            FROM terms t WHERE t.term IN (SELECT term FROM x)
+            GROUP BY ALL),
+        df AS (SELECT term, count(*) AS df FROM hits GROUP BY term),
+        corpus AS (SELECT count(*) AS n, avg(doc_len) AS avgdl FROM term_docs),
+        per_word AS (
+            SELECT h.file_path, x.qi,
+                   max(x.w * ln(1 + (corpus.n - df.df + 0.5) / (df.df + 0.5))
+                       * h.wtf * ({K1} + 1)
+                       / (h.wtf + {K1} * (1 - {B} + {B} * d.doc_len / corpus.avgdl))) AS s
+            FROM hits h JOIN x USING (term) JOIN df USING (term)
+                 JOIN term_docs d USING (file_path), corpus
+            GROUP BY ALL)
+        SELECT d.file_path, d.kind, d.code, d.title, d.status, sum(p.s) AS score
+        FROM per_word p JOIN term_docs d USING (file_path)
+        {"WHERE " + " AND ".join(where) if where else ""}
+        GROUP BY ALL
+        ORDER BY count(*) FILTER (WHERE p.qi >= 0) DESC, score DESC, d.kind, d.code
+        LIMIT ?"""
+    return con.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+
+
+# --- what the hits show -----------------------------------------------------------------------
+
+
+def _hits(
+    con: duckdb.DuckDBPyConnection, ranked: list[Ranked], terms: list[str], root: Path | None
+) -> list[SearchHit]:
+    if not ranked:
+        return []
+    bodies = _bodies_from_files(root, ranked) if root is not None else _bodies(con, ranked)
+    pattern = _pattern(terms)
+    out = []
+    for path, kind, code, title, status, score in ranked:
+        body = bodies.get(path) or ""
+        snippet, spans = make_snippet(body, pattern)
+        if not spans and title:  # matched in the title, code or labels only
+            snippet = make_snippet(body, None)[0] or title
+        out.append(
+            SearchHit(
+                kind=kind,
+                code=code,
+                key=f"{KEY_PREFIX[Kind(kind)]}:{code}",
+                title=title or code,
+                status=status,
+                path=path,
+                score=round(float(score), 4),
+                snippet=snippet,
+                highlights=spans,
+            )
+        )
+    return out
+
+
+def _bodies(con: duckdb.DuckDBPyConnection, ranked: list[Ranked]) -> dict[str, str]:
+    """The indexed bodies of the hits (a sprint's goal first)."""
+    paths = [r[0] for r in ranked]
+    selects = []
+    for k in dict.fromkeys(r[1] for r in ranked):
+        body = "concat_ws(' ', goal, body)" if k == "sprint" else "body"
+        selects.append(
+            f"SELECT file_path, {body} FROM {SEARCH_KINDS[k][0]} "
+            "WHERE file_path IN (SELECT unnest(?::VARCHAR[]))"
+        )
+    rows = con.execute(" UNION ALL ".join(selects), [paths] * len(selects)).fetchall()
+    return {p: b for p, b in rows}
+
+
+def _bodies_from_files(root: Path, ranked: list[Ranked]) -> dict[str, str]:
+    """The hits' bodies read from the work tree: regular files inside the repository only
+    (a symlink leading out of it is not read), at most 1 MiB each, front matter skipped."""
+    top = os.path.realpath(root)
+    out = {}
+    for path, *_ in ranked:
+        full = os.path.realpath(os.path.join(top, path))
+        if not full.startswith(top + os.sep) or not os.path.isfile(full):
+            continue
+        try:
+            with open(full, "rb") as fh:
+                data = fh.read(MAX_FILE + 1)
+        except OSError:
+            continue
+        if len(data) <= MAX_FILE:
+            out[path] = _without_front_matter(data.decode("utf-8", errors="replace"))
+    return out
+
+
+def _without_front_matter(text: str) -> str:
+    text = text.removeprefix("\ufeff")
+    lines = text.splitlines()
+    if not lines or lines[0].rstrip() != "---":
+        return text
+    for i, line in enumerate(lines[1:], 1):
+        if line.rstrip() in ("---", "..."):
+            return "\n".join(lines[i + 1 :])
+    return ""
+
+
+def _pattern(terms: list[str]) -> re.Pattern[str] | None:
+    """Whole words equal to any matched term (case-insensitive); `[^\\W_]` is a letter or digit."""
+    if not terms:
+        return None
+    alternatives = "|".join(re.escape(t) for t in terms)
+    return re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
+
+
+_MARKUP = re.compile(r"<!--.*?-->|^\s{0,3}#{1,6}\s+|^\s*[-*+]\s+\[[ xX]\]\s+", re.M | re.S)
+
+
+def make_snippet(text: str, pattern: re.Pattern[str] | None) -> tuple[str, list[tuple[int, int]]]:
+    """About SNIPPET characters of `text` around its first match, on one line, with the
+    [start, end) spans of every match inside it; the opening of the text when nothing matches."""
+    plain = " ".join(_MARKUP.sub(" ", text).split())
+    first = pattern.search(plain) if pattern is not None else None
+    start = 0
+    if first is not None and first.start() > SNIPPET // 3:
+        start = plain.rfind(" ", 0, first.start() - SNIPPET // 3) + 1
+    end = min(len(plain), start + SNIPPET)
+    if end < len(plain):
+        cut = plain.rfind(" ", start, end)
+        end = cut if cut > (first.end() if first else start) else end
+    snippet = plain[start:end]
+    lead = "…" if start > 0 else ""
+    tail = "…" if end < len(plain) else ""
+    spans: list[tuple[int, int]] = []
+    if pattern is not None:
+        spans = [(m.start() + len(lead), m.end() + len(lead)) for m in pattern.finditer(snippet)]
+    return lead + snippet + tail, spans
