@@ -19,7 +19,14 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchsync.errors import UsageError
-from orchsync.index.terms import FIELD_WEIGHTS, MAX_TERM, MIN_TERM, SEARCH_KINDS, STOPWORDS
+from orchsync.index.terms import (
+    FIELD_WEIGHTS,
+    LENGTH_FIELDS,
+    MAX_TERM,
+    MIN_TERM,
+    SEARCH_KINDS,
+    STOPWORDS,
+)
 from orchsync.model import (
     ADR_STATUSES,
     BUG_STATUSES,
@@ -229,11 +236,15 @@ def _expand(con: duckdb.DuckDBPyConnection, words: list[str], whole: str | None)
     last = words[-1] if len(words[-1]) >= 3 else None
     # Two filtered scans, not one with OR: an OR keeps DuckDB from joining on the words; the
     # range around `starts_with` lets it skip row groups (the table is kept in term order).
+    # A prefix completes to words only: completing `cache` to the whole-code terms
+    # `cache-eviction-...` would lift every entity whose code merely begins with it.
     sql = "SELECT term, count(*) AS n FROM terms WHERE term IN (SELECT unnest(?)) GROUP BY term"
     params: list[Any] = [[*words, *([whole] if whole else [])]]
     if last is not None:
         sql += """ UNION ALL SELECT term, count(*) AS n FROM terms
-                   WHERE term > ? AND term < ? AND starts_with(term, ?) GROUP BY term"""
+                   WHERE term > ? AND term < ? AND starts_with(term, ?)
+                     AND regexp_full_match(term, '[\\p{L}\\p{N}]+')
+                   GROUP BY term"""
         params += [last, last + "\U0010ffff", last]
     rows = con.execute(sql + " ORDER BY n DESC, term", params).fetchall()
     found = {term for term, _ in rows}
@@ -286,6 +297,7 @@ def _fuzzy(con: duckdb.DuckDBPyConnection, missing: list[tuple[int, str]]) -> li
 
 Ranked = tuple[str, str, str, str | None, str | None, float]
 
+_LONG = ", ".join(f"'{f}'" for f in LENGTH_FIELDS)
 _WEIGHT = "CASE t.field " + " ".join(f"WHEN '{f}' THEN {w}" for f, w in FIELD_WEIGHTS.items())
 _WEIGHT += " ELSE 1.0 END"
 
@@ -297,8 +309,14 @@ def _rank(
     status: str | None,
     limit: int,
 ) -> list[Ranked]:
-    """(path, kind, code, title, status, score) of the best documents: BM25 (k1 1.2, b 0.75) per query word,
-    its best-matching term per document, summed; documents matching more words come first."""
+    """(path, kind, code, title, status, score) of the best documents, by BM25F: per query
+    word, its best-matching term in each document counts
+
+        idf * tf' * (k1 + 1) / (tf' + k1),   tf' = short + long / (1 - b + b * len / avglen)
+
+    where `short` is the weighted count in the title, code and labels, and `long` the one in
+    the body and criteria, normalised by the body's length (k1 1.2, b 0.75). Documents
+    matching more of the query's words come first, then by the sum of those scores."""
     params: list[Any] = [
         [qi for qi, _, _ in expansions],
         [t for _, t, _ in expansions],
@@ -314,24 +332,31 @@ def _rank(
         WITH x AS (SELECT unnest(?::INTEGER[]) AS qi, unnest(?::VARCHAR[]) AS term,
                           unnest(?::DOUBLE[]) AS w),
         hits AS (
-            SELECT t.file_path, t.term, sum(t.tf * {_WEIGHT}) AS wtf
+            SELECT t.file_path, t.term,
+                   coalesce(sum(t.tf * {_WEIGHT}) FILTER (WHERE t.field NOT IN ({_LONG})), 0)
+                       AS short,
+                   coalesce(sum(t.tf * {_WEIGHT}) FILTER (WHERE t.field IN ({_LONG})), 0) AS long
             FROM terms t WHERE t.term IN (SELECT term FROM x)
             GROUP BY ALL),
         df AS (SELECT term, count(*) AS df FROM hits GROUP BY term),
         corpus AS (SELECT count(*) AS n, avg(doc_len) AS avgdl FROM term_docs),
+        weighted AS (
+            SELECT h.file_path, h.term,
+                   h.short + h.long / (1 - {B} + {B} * d.doc_len / greatest(corpus.avgdl, 1))
+                       AS tf
+            FROM hits h JOIN term_docs d USING (file_path), corpus),
         per_word AS (
-            SELECT h.file_path, x.qi,
+            SELECT w.file_path, x.qi,
                    max(x.w * ln(1 + (corpus.n - df.df + 0.5) / (df.df + 0.5))
-                       * h.wtf * ({K1} + 1)
-                       / (h.wtf + {K1} * (1 - {B} + {B} * d.doc_len / corpus.avgdl))) AS s
-            FROM hits h JOIN x USING (term) JOIN df USING (term)
-                 JOIN term_docs d USING (file_path), corpus
+                       * w.tf * ({K1} + 1) / (w.tf + {K1})) AS s
+            FROM weighted w JOIN x USING (term) JOIN df USING (term), corpus
             GROUP BY ALL)
         SELECT d.file_path, d.kind, d.code, d.title, d.status, sum(p.s) AS score
         FROM per_word p JOIN term_docs d USING (file_path)
         {"WHERE " + " AND ".join(where) if where else ""}
-        GROUP BY ALL
-        ORDER BY count(*) FILTER (WHERE p.qi >= 0) DESC, score DESC, d.kind, d.code
+        GROUP BY d.file_path, d.kind, d.code, d.title, d.status
+        ORDER BY count(*) FILTER (WHERE p.qi >= 0) DESC, score DESC,
+                 list_position({list(KINDS)!r}, d.kind), d.code
         LIMIT ?"""
     return con.execute(sql, params).fetchall()  # type: ignore[no-any-return]
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "FIELD_WEIGHTS",
+    "LENGTH_FIELDS",
     "MAX_TERM",
     "MIN_TERM",
     "SEARCH_KINDS",
@@ -72,7 +73,19 @@ STOPWORDS = [
 ]
 
 # How much a term counts, by where it occurs (BM25F-style weighted term frequency).
-FIELD_WEIGHTS = {"title": 3.0, "code": 2.0, "labels": 2.0, "criteria": 1.0, "body": 1.0}
+# The words of a code mostly repeat the title (and a session's key repeats its task's code),
+# so they count once; the whole code as one term (`key`) is what someone typing it means.
+FIELD_WEIGHTS = {
+    "title": 3.0,
+    "key": 4.0,
+    "code": 1.0,
+    "labels": 2.0,
+    "criteria": 1.0,
+    "body": 1.0,
+}
+# Fields whose term counts are normalised by the document's length (BM25F with b = 0 for the
+# short fields): a long body should not make a title match count less.
+LENGTH_FIELDS = ("criteria", "body")
 
 # kind -> (table, SQL columns of one row `e`: each column's name is the field of its text).
 _LABELS = """CASE json_type(e.metadata, '$.labels')
@@ -136,7 +149,7 @@ def refresh_sql(kinds: Iterable[str] | None = None) -> list[str]:
             SELECT * FROM tokens
             WHERE length(term) BETWEEN {MIN_TERM} AND {MAX_TERM} AND term NOT IN ({stop})
             UNION ALL
-            SELECT file_path, 'code', lower(text) FROM texts
+            SELECT file_path, 'key', lower(text) FROM texts
             WHERE field = 'code' AND NOT list_contains({TOKENS("text")}, lower(text))
         )
         SELECT file_path, field, term, count(*)::INTEGER FROM words GROUP BY ALL
@@ -148,10 +161,11 @@ def refresh_sql(kinds: Iterable[str] | None = None) -> list[str]:
             WHERE e.file_path IN (SELECT path FROM touched)"""
         for k in wanted
     )
+    long = ", ".join(f"'{f}'" for f in LENGTH_FIELDS)
     docs = f"""
         INSERT INTO term_docs (file_path, kind, code, title, status, doc_len)
         WITH lengths AS (
-            SELECT file_path, sum(tf) AS n FROM terms
+            SELECT file_path, sum(tf) FILTER (WHERE field IN ({long})) AS n FROM terms
             WHERE file_path IN (SELECT path FROM touched) GROUP BY 1)
         {docs}"""
     return [terms, docs]
