@@ -128,13 +128,14 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     # Search terms and their documents, derived in SQL from the entity rows
     # (index/terms.py) for the paths each batch touches; never loaded from rows.
     "terms": [
-        ("file_path", "VARCHAR"),
-        ("field", "VARCHAR"),
+        ("doc", "UBIGINT"),
         ("term", "VARCHAR"),
-        ("tf", "INTEGER"),
+        ("short", "INTEGER"),
+        ("long", "INTEGER"),
     ],
     "term_docs": [
         ("file_path", "VARCHAR"),
+        ("doc", "UBIGINT"),
         ("kind", "VARCHAR"),
         ("code", "VARCHAR"),
         ("title", "VARCHAR"),
@@ -173,8 +174,9 @@ ENTITY_TABLES = {
     "session": "sessions",
 }
 
-# Tables whose rows belong to one file (`file_path`): replaced whenever the file is touched.
-PATH_TABLES = (*ENTITY_TABLES.values(), "terms", "term_docs")
+# Tables whose rows belong to one file (`file_path`): replaced whenever the file is touched
+# (and `terms`, by the `doc` of its term_docs row: index/terms.py).
+PATH_TABLES = (*ENTITY_TABLES.values(), "term_docs")
 
 _KEYS = {"files": "path", "events": "id"}
 

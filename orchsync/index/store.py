@@ -19,8 +19,8 @@ from typing import Any
 
 from orchsync.duck import duckdb
 from orchsync.errors import LockTimeout
+from orchsync.index import terms
 from orchsync.index.schema import PATH_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
-from orchsync.index.terms import refresh_sql
 
 __all__ = ["Batch", "Index", "IndexMissing", "encode_rows"]
 
@@ -179,6 +179,7 @@ class Index:
                         [batch.touched],
                     )
                     con.execute("DELETE FROM files WHERE path IN (SELECT path FROM touched)")
+                    con.execute(terms.DELETE_SQL)
                     for table in PATH_TABLES:
                         con.execute(
                             f"DELETE FROM {table} WHERE file_path IN (SELECT path FROM touched)"
@@ -194,7 +195,7 @@ class Index:
                     )
                 if batch.touched:
                     # the search terms of the touched rows, derived from them (index/terms.py)
-                    for sql in refresh_sql(_kinds(batch.touched)):
+                    for sql in terms.refresh_sql(_kinds(batch.touched)):
                         con.execute(sql)
                     con.execute("DROP TABLE touched")
                 if batch.events:

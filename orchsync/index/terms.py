@@ -1,15 +1,23 @@
-"""The search term table: every searchable entity's words, counted per field, kept in SQL.
+"""The search term table: every searchable entity's words, weighted by field, kept in SQL.
 
-`orchsync search` ranks with BM25 over this table (see `orchsync.search`). DuckDB's fts
-extension is downloaded at run time, which an offline machine cannot do, so the index keeps
-its own term table instead: one row per (file, field, term) with the term's count, and the
-document's length on every row (what BM25 normalises by).
+`orchsync search` ranks with BM25F over two tables (see `orchsync.search`); DuckDB's fts
+extension is downloaded at run time, which an offline machine cannot do:
+
+- `terms (doc, term, short, long)`: one row per document and term. `short` is the term's
+  weighted count in the short fields (title, code, labels), `long` its count in the long ones
+  (body, acceptance criteria and other checklists), which BM25 normalises by length;
+- `term_docs (file_path, doc, kind, code, title, status, doc_len)`: one row per document,
+  with what ranking, filters and hits need (`doc_len` is its long fields' length), so a
+  search never reads the wide entity tables.
+
+`doc` is `md5_number_lower(file_path)`: an integer joins and groups several times faster
+than a path, and MD5 gives the same number on every machine and DuckDB version.
 
 The rows are derived **in SQL from the entity rows** inside `Index.apply`, for exactly the
 paths a batch touched. Live sync, `reindex` and `reindex --from-files` all load entity rows
 through that one call, so the term table cannot drift from the entities it describes, and a
-rebuilt index holds the same terms as the live one. Queries are tokenised by the same SQL
-expression (`TOKENS`), so a word is split the same way on both sides.
+rebuilt index holds the same terms as the live one. Words are letters and digits
+(`TOKEN_PATTERN`): `orchsync.search` splits a query the same way.
 
 No DuckDB import here: this module only holds SQL text and constants.
 """
@@ -19,26 +27,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "DELETE_SQL",
     "FIELD_WEIGHTS",
-    "LENGTH_FIELDS",
+    "LONG_FIELDS",
     "MAX_TERM",
     "MIN_TERM",
     "SEARCH_KINDS",
     "STOPWORDS",
-    "TOKENS",
+    "TOKEN_PATTERN",
     "refresh_sql",
 ]
 
 # Letters and digits of any script; everything else separates words (`cache-eviction_x`
-# -> cache, eviction, x). RE2 syntax, run by DuckDB on both the documents and the query.
+# -> cache, eviction, x). RE2 syntax, run by DuckDB on the documents.
 TOKEN_PATTERN = r"[\p{L}\p{N}]+"
 MIN_TERM, MAX_TERM = 2, 32  # one letter says nothing; longer runs are hashes and base64
-
-
-def TOKENS(expr: str) -> str:  # noqa: N802 - reads as the SQL macro it is
-    """SQL: the lower-cased tokens of a text expression, as a list."""
-    return f"regexp_extract_all(lower({expr}), '{TOKEN_PATTERN}')"
-
 
 # Words so common that they match nearly every document: skipped on both sides.
 STOPWORDS = [
@@ -72,20 +75,13 @@ STOPWORDS = [
     "with",
 ]
 
-# How much a term counts, by where it occurs (BM25F-style weighted term frequency).
-# The words of a code mostly repeat the title (and a session's key repeats its task's code),
-# so they count once; the whole code as one term (`key`) is what someone typing it means.
-FIELD_WEIGHTS = {
-    "title": 3.0,
-    "key": 4.0,
-    "code": 1.0,
-    "labels": 2.0,
-    "criteria": 1.0,
-    "body": 1.0,
-}
-# Fields whose term counts are normalised by the document's length (BM25F with b = 0 for the
-# short fields): a long body should not make a title match count less.
-LENGTH_FIELDS = ("criteria", "body")
+# How much one occurrence counts, by field. The words of a code mostly repeat the title (and
+# a session's key repeats its task's code), so they count once; the whole code as one term
+# (`key`, e.g. `phase-1-api`) is what someone typing it means.
+FIELD_WEIGHTS = {"title": 3, "key": 4, "code": 1, "labels": 2, "criteria": 1, "body": 1}
+# Fields whose counts are normalised by the document's length (BM25F with b = 0 for the
+# others): a long body should not make a title match count less.
+LONG_FIELDS = ("criteria", "body")
 
 # kind -> (table, SQL columns of one row `e`: each column's name is the field of its text).
 _LABELS = """CASE json_type(e.metadata, '$.labels')
@@ -102,6 +98,10 @@ SEARCH_KINDS: dict[str, tuple[str, str]] = {
     "bug": ("bugs", f"{_LABELS}, e.body AS body"),
     "session": ("sessions", "NULL AS labels, e.body AS body"),
 }
+
+# Run first: the term rows of the documents a batch touched (found by their stored `doc`).
+DELETE_SQL = """DELETE FROM terms WHERE doc IN (
+    SELECT doc FROM term_docs WHERE file_path IN (SELECT path FROM touched))"""
 
 
 def _texts(kind: str, table: str, columns: str) -> str:
@@ -121,13 +121,10 @@ def _texts(kind: str, table: str, columns: str) -> str:
 
 
 def refresh_sql(kinds: Iterable[str] | None = None) -> list[str]:
-    """SQL that inserts the term rows of every touched path (their old rows are deleted first).
+    """SQL that inserts the term rows of every touched path (after DELETE_SQL and the
+    deletion of their term_docs rows).
 
-    Needs the temp table `touched(path)` and the batch's files and entity rows loaded. The
-    code also counts as one whole term (`phase-1-api`), so typing a code finds its entity.
-    Each document's kind, code, title, status and length go to `term_docs` (one row per
-    file): what ranking, filters and hits need without touching the wide entity tables (a
-    length column on every term row cost a window over all of them: a second per 10,000).
+    Needs the temp table `touched(path)` and the batch's files and entity rows loaded.
 
     Rows are inserted in term order: DuckDB keeps each column's min and max per row group,
     so a lookup of a few terms then reads a few row groups instead of all of them (3x
@@ -141,31 +138,39 @@ def refresh_sql(kinds: Iterable[str] | None = None) -> list[str]:
         return []
     texts = " UNION ALL ".join(_texts(k, *SEARCH_KINDS[k]) for k in wanted)
     stop = ", ".join(f"'{w}'" for w in STOPWORDS)
+    weight = "CASE field " + " ".join(f"WHEN '{f}' THEN {w}" for f, w in FIELD_WEIGHTS.items())
+    long = ", ".join(f"'{f}'" for f in LONG_FIELDS)
     terms = f"""
-        INSERT INTO terms (file_path, field, term, tf)
+        INSERT INTO terms (doc, term, short, long)
         WITH texts AS ({texts}),
-        tokens AS (SELECT file_path, field, unnest({TOKENS("text")}) AS term FROM texts),
+        tokens AS (
+            SELECT file_path, field, unnest(regexp_extract_all(lower(text), '{TOKEN_PATTERN}'))
+                AS term
+            FROM texts),
         words AS (
             SELECT * FROM tokens
             WHERE length(term) BETWEEN {MIN_TERM} AND {MAX_TERM} AND term NOT IN ({stop})
             UNION ALL
             SELECT file_path, 'key', lower(text) FROM texts
-            WHERE field = 'code' AND NOT list_contains({TOKENS("text")}, lower(text))
+            WHERE field = 'code' AND NOT regexp_full_match(lower(text), '{TOKEN_PATTERN}')
         )
-        SELECT file_path, field, term, count(*)::INTEGER FROM words GROUP BY ALL
-        ORDER BY term, file_path, field"""
+        SELECT md5_number_lower(file_path) AS doc, term,
+               coalesce(sum({weight} END) FILTER (WHERE field NOT IN ({long})), 0)::INTEGER,
+               coalesce(sum({weight} END) FILTER (WHERE field IN ({long})), 0)::INTEGER
+        FROM words GROUP BY file_path, term
+        ORDER BY term, doc"""
     docs = " UNION ALL ".join(
-        f"""SELECT e.file_path, '{k}', f.code, e.title, e.status, coalesce(l.n, 0)::INTEGER
+        f"""SELECT e.file_path, md5_number_lower(e.file_path), '{k}', f.code, e.title,
+                   e.status, coalesce(l.n, 0)::INTEGER
             FROM {SEARCH_KINDS[k][0]} e JOIN files f ON f.path = e.file_path
-                 LEFT JOIN lengths l ON l.file_path = e.file_path
+                 LEFT JOIN lengths l ON l.doc = md5_number_lower(e.file_path)
             WHERE e.file_path IN (SELECT path FROM touched)"""
         for k in wanted
     )
-    long = ", ".join(f"'{f}'" for f in LENGTH_FIELDS)
     docs = f"""
-        INSERT INTO term_docs (file_path, kind, code, title, status, doc_len)
+        INSERT INTO term_docs (file_path, doc, kind, code, title, status, doc_len)
         WITH lengths AS (
-            SELECT file_path, sum(tf) FILTER (WHERE field IN ({long})) AS n FROM terms
-            WHERE file_path IN (SELECT path FROM touched) GROUP BY 1)
+            SELECT doc, sum(long) AS n FROM terms
+            WHERE doc IN (SELECT md5_number_lower(path) FROM touched) GROUP BY doc)
         {docs}"""
     return [terms, docs]
