@@ -21,7 +21,7 @@ from orchsync.config import Config, load_config
 from orchsync.errors import SnapshotBlocked, UsageError
 from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
 from orchsync.gitstore import GitStore, RefMoved, file_mode, open_git
-from orchsync.indexer import CatchUp, ParseCache, catch_up
+from orchsync.indexer import CatchUp, ParseCache, catch_up, import_events
 from orchsync.layout import DELEGATION
 from orchsync.lock import FileLock
 from orchsync.model import ParsedFile
@@ -106,6 +106,7 @@ def sync(
     lock_timeout: float = 30.0,
     raise_blocked: bool = False,
     rollback: dict[str, str] | None = None,
+    imported: str | None = None,
     warm: Warm | None = None,
     on_committed: Callable[[SyncResult], None] | None = None,
 ) -> SyncResult:
@@ -146,6 +147,15 @@ def sync(
                 result.files, result.subject, result.invalid = [], None, []
                 break
             pairs, events, blobs = _prepare(store, cache, changes, config, dry_run)
+            if imported:  # `orchsync import`: its event is derived from the trailer, as on replay
+                events += stamp(
+                    import_events(pairs, imported),
+                    commit="pending",
+                    emitted_at="",
+                    agent=None,
+                    session=None,
+                    policy=config.events,
+                )
             message = compose_message(
                 pairs,
                 events,
@@ -154,6 +164,7 @@ def sync(
                 subject=subject,
                 rollback=rollback,
                 time=datetime.now(UTC),
+                imported=imported,
             )
             result.files = [c.path for c in changes]
             result.subject = message.split("\n", 1)[0]
