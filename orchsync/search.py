@@ -176,11 +176,10 @@ def run_on(
     if not words:
         return result
     expansions = _expand(con, words, _whole(text))
-    for qi, term, _w, _df in expansions:
-        if qi >= 0:
-            result.matched.setdefault(words[qi], [])
-            if term not in result.matched[words[qi]]:
-                result.matched[words[qi]].append(term)
+    for i, word in enumerate(words):  # in the query's order
+        terms = list(dict.fromkeys(t for qi, t, _, _ in expansions if qi == i))
+        if terms:
+            result.matched[word] = terms
     if not expansions:
         return result
     ranked = _rank(con, expansions, kind, status, limit)
@@ -432,7 +431,10 @@ def _pattern(terms: list[str]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
 
 
-_MARKUP = re.compile(r"<!--.*?-->|^\s{0,3}#{1,6}\s+|^\s*[-*+]\s+\[[ xX]\]\s+", re.M | re.S)
+# Markdown that says nothing in one line of text: comments, heading marks, list bullets.
+_MARKUP = re.compile(
+    r"<!--.*?-->|^\s{0,3}#{1,6}\s+|^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?", re.M | re.S
+)
 
 
 def make_snippet(text: str, pattern: re.Pattern[str] | None) -> tuple[str, list[tuple[int, int]]]:

@@ -716,3 +716,20 @@ def test_a_github_export_that_is_no_issue_list_is_refused(
     result = orchsync(empty_repo, "import", "github-issues", str(export))
     assert result.exit_code == 2
     assert result.stderr == f"Error: {export}: {message}\n"
+
+
+@pytest.mark.slow
+def test_with_the_daemon_watching_the_import_is_still_one_commit(orchsync, daemon, example_repo, shop):
+    """The daemon sees the files land; the import hands it the sync with its trailer, and the
+    files are moved into place together, so the daemon's own batch finds nothing left."""
+    daemon(example_repo)  # the default quiet window: 300 ms
+    before = head(example_repo)
+
+    result = orchsync(example_repo, "import", "backlog", str(shop), "--actor", "migrator")
+
+    assert result.exit_code == 0, result.output
+    assert git(example_repo, "rev-list", "--count", f"{before}..HEAD").strip() == "1"
+    assert ("Orchsync-Import", "backlog.md Shop") in trailers(example_repo)
+    assert git(example_repo, "status", "--porcelain") == ""
+    events = json.loads(orchsync(example_repo, "events", "--type", "import.*", "--json").stdout)
+    assert [e["agent"] for e in events] == ["migrator"]
