@@ -141,6 +141,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("title", "VARCHAR"),
         ("status", "VARCHAR"),
         ("doc_len", "INTEGER"),
+        ("text_hash", "VARCHAR"),
     ],
     "events": [
         ("id", "BIGINT"),
@@ -175,7 +176,7 @@ ENTITY_TABLES = {
 }
 
 # Tables whose rows belong to one file (`file_path`): replaced whenever the file is touched
-# (and `terms`, by the `doc` of its term_docs row: index/terms.py).
+# (`terms` follows its term_docs rows: index/terms.py).
 PATH_TABLES = (*ENTITY_TABLES.values(), "term_docs")
 
 _KEYS = {"files": "path", "events": "id"}

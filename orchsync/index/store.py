@@ -179,7 +179,7 @@ class Index:
                         [batch.touched],
                     )
                     con.execute("DELETE FROM files WHERE path IN (SELECT path FROM touched)")
-                    con.execute(terms.DELETE_SQL)
+                    terms.before(con)
                     for table in PATH_TABLES:
                         con.execute(
                             f"DELETE FROM {table} WHERE file_path IN (SELECT path FROM touched)"
@@ -195,8 +195,7 @@ class Index:
                     )
                 if batch.touched:
                     # the search terms of the touched rows, derived from them (index/terms.py)
-                    for sql in terms.refresh_sql(_kinds(batch.touched)):
-                        con.execute(sql)
+                    terms.refresh(con, _kinds(batch.touched))
                     con.execute("DROP TABLE touched")
                 if batch.events:
                     self._load(
