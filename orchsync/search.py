@@ -20,15 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from orchsync.errors import UsageError
 from orchsync.index.terms import MAX_TERM, MIN_TERM, SEARCH_KINDS, STOPWORDS
-from orchsync.model import (
-    ADR_STATUSES,
-    BUG_STATUSES,
-    KEY_PREFIX,
-    SESSION_STATUSES,
-    SPRINT_STATUSES,
-    TASK_STATUSES,
-    Kind,
-)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,13 +41,9 @@ __all__ = [
 ]
 
 KINDS = tuple(SEARCH_KINDS)  # task, sprint, adr, bug, session
-STATUSES = {
-    "task": TASK_STATUSES,
-    "sprint": SPRINT_STATUSES,
-    "adr": ADR_STATUSES,
-    "bug": BUG_STATUSES,
-    "session": SESSION_STATUSES,
-}
+# kind -> the prefix of its key (`T:x`), as orchsync.model.KEY_PREFIX has it: importing the
+# model costs ~10 ms, a tenth of what a search may take.
+KEY_PREFIXES = {"task": "T", "sprint": "S", "adr": "ADR", "bug": "BUG", "session": "SESSION"}
 MAX_QUERY = 500  # characters
 MAX_WORDS = 16
 MAX_LIMIT = 100
@@ -150,7 +137,16 @@ def check_arguments(text: str, kind: str | None, status: str | None, limit: int)
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; valid: {', '.join(KINDS)}")
     if status is not None:
-        valid = STATUSES[kind] if kind else sorted({s for v in STATUSES.values() for s in v})
+        from orchsync import model
+
+        statuses = {
+            "task": model.TASK_STATUSES,
+            "sprint": model.SPRINT_STATUSES,
+            "adr": model.ADR_STATUSES,
+            "bug": model.BUG_STATUSES,
+            "session": model.SESSION_STATUSES,
+        }
+        valid = statuses[kind] if kind else sorted({s for v in statuses.values() for s in v})
         if status not in valid:
             raise UsageError(f"unknown status {status!r}; valid: {', '.join(valid)}")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
@@ -175,16 +171,22 @@ def run_on(
     result = SearchResult(text, words, {}, [])
     if not words:
         return result
-    expansions = _expand(con, words, _whole(text))
+    expansions = _expansions(con, words, _whole(text))
+    found = {i for i, _, _, df in expansions if df}
+    prefixed = {i for i, _, w, _ in expansions if w == W_PREFIX}
+    missing = [
+        (i, w) for i, w in enumerate(words) if i not in found and i not in prefixed and len(w) >= 4
+    ]
+    if missing:  # a word found nowhere: read it as a typo
+        expansions += _fuzzy(con, missing)
+    expansions = [e for e in expansions if e[3]]  # terms that occur
+    ranked = _rank(con, expansions, kind, status, limit) if expansions else []
     for i, word in enumerate(words):  # in the query's order
         terms = list(dict.fromkeys(t for qi, t, _, _ in expansions if qi == i))
         if terms:
             result.matched[word] = terms
-    if not expansions:
-        return result
-    ranked = _rank(con, expansions, kind, status, limit)
-    terms = sorted({t for _, t, _, _ in expansions}, key=len, reverse=True)
-    result.hits = _hits(con, ranked, terms, root)
+    used = sorted({t for _, t, _, _ in expansions}, key=len, reverse=True)
+    result.hits = _hits(con, ranked, used, root)
     return result
 
 
@@ -214,49 +216,49 @@ def _whole(text: str) -> str | None:
     if not stripped or any(c.isspace() for c in stripped):
         return None
     prefix, sep, rest = stripped.partition(":")
-    if sep and prefix.upper() in {p.upper() for p in KEY_PREFIX.values()}:
+    if sep and prefix.upper() in {*KEY_PREFIXES.values(), "A", "TA"}:
         stripped = rest
     return stripped.lower() or None
 
 
 # (query word index, or -1 for a whole code; index term; weight; documents holding the term)
+# (query word index, or -1 for a whole code; index term; weight; documents holding the term)
 Expansion = tuple[int, str, float, int]
 
-# Lookups are one `term = ?` per term, joined by UNION ALL: the table is kept in term order,
-# and an equality lets DuckDB skip every row group whose min..max excludes the term, where
-# `term IN (SELECT ...)` or `= ANY(list)` read them all (measured: 2x the time at 10,000).
-_LOOKUP = "SELECT term, count(*) AS df FROM terms WHERE term = ? GROUP BY term"
 
+def _expansions(
+    con: duckdb.DuckDBPyConnection, words: list[str], whole: str | None
+) -> list[Expansion]:
+    """Index terms each query word stands for: itself, and for the last word the words it
+    begins (the most frequent first), each with the number of documents holding it.
 
-def _expand(con: duckdb.DuckDBPyConnection, words: list[str], whole: str | None) -> list[Expansion]:
-    """Index terms each query word stands for: itself, completions of the last word, and
-    (for a word found nowhere) its closest spellings; each with its document frequency."""
+    One statement: a `term = ?` count per word and a range for the prefix, joined by UNION
+    ALL. The table is kept in term order, so an equality or a range lets DuckDB skip every
+    row group whose min..max excludes it (`IN (SELECT ...)` would read them all), and a
+    count without GROUP BY builds no hash table (a few ms each, more than the lookup)."""
+    wanted = [(i, w) for i, w in enumerate(words)]
+    if whole and whole not in words:
+        wanted.append((-1, whole))
+    parts = ["SELECT ?::INTEGER AS qi, ? AS term, count(*) AS n FROM terms WHERE term = ?"] * len(
+        wanted
+    )
+    params: list[Any] = [v for i, w in wanted for v in (i, w, w)]
     last = words[-1] if len(words[-1]) >= 3 else None
-    wanted = [*words, *([whole] if whole and whole not in words else [])]
-    parts, params = [_LOOKUP] * len(wanted), list(wanted)
     if last is not None:
-        # A prefix completes to words only: completing `cache` to the whole-code terms
-        # `cache-eviction-...` would lift every entity whose code merely begins with it.
+        # A prefix completes to words only: completing `cache` to whole-code terms
+        # (`cache-eviction-...`) would lift every entity whose code begins with it.
         parts.append(
-            """SELECT term, count(*) AS df FROM terms
-               WHERE term > ? AND term < ? AND starts_with(term, ?)
-                 AND regexp_full_match(term, '[\\p{L}\\p{N}]+')
-               GROUP BY term"""
+            """SELECT * FROM (
+                   SELECT -2 AS qi, term, count(*) AS n FROM terms
+                   WHERE term > ? AND term < ? AND starts_with(term, ?)
+                     AND regexp_full_match(term, '[\\p{L}\\p{N}]+')
+                   GROUP BY term ORDER BY n DESC, term LIMIT ?)"""
         )
-        params += [last, last + "\U0010ffff", last]
-    rows = con.execute(" UNION ALL ".join(parts) + " ORDER BY df DESC, term", params).fetchall()
-    df = dict(rows)
-    out: list[Expansion] = [(i, w, 1.0, df[w]) for i, w in enumerate(words) if w in df]
-    if whole and whole in df and whole not in words:
-        out.append((-1, whole, 1.0, df[whole]))
-    completions = [t for t, _ in rows if last is not None and t.startswith(last) and t != last]
-    out += [(len(words) - 1, t, W_PREFIX, df[t]) for t in completions[:PREFIX_EXPANSIONS]]
-    completed = {len(words) - 1} if completions else set()
-    missing = [
-        (i, w) for i, w in enumerate(words) if w not in df and i not in completed and len(w) >= 4
-    ]
-    if missing:
-        out += _fuzzy(con, missing)
+        params += [last, last + "\U0010ffff", last, PREFIX_EXPANSIONS]
+    rows = con.execute(" UNION ALL ".join(parts), params).fetchall()
+    out: list[Expansion] = [(qi, t, 1.0, n) for qi, t, n in rows if qi != -2]
+    completions = sorted(((-n, t) for qi, t, n in rows if qi == -2))
+    out += [(len(words) - 1, t, W_PREFIX, -n) for n, t in completions]
     return out
 
 
@@ -304,46 +306,57 @@ def _rank(
     status: str | None,
     limit: int,
 ) -> list[Ranked]:
-    """(path, kind, code, title, status, score) of the best documents, by BM25F: per query
-    word, its best-matching term in each document counts
+    """(path, kind, code, title, status, score) of the best documents, by BM25F: per query word, its best-matching term in each document
+    counts
 
         w * idf * tf' * (k1 + 1) / (tf' + k1),   tf' = short + long / (1 - b + b * len / avglen)
 
     where `short` is the weighted count in the title, code and labels, `long` the one in the
     body and criteria, normalised by the body's length (k1 1.2, b 0.75), and `w` is 1 for
     the word itself, less for a completion or a correction. Documents matching more of the
-    query's words come first, then by the sum of those scores."""
+    query's words come first, then by the sum of those scores. Each term is looked up with
+    `term = ?` (see `_expansions`)."""
+    terms = {t: df for _, t, _, df in expansions}
     postings = " UNION ALL ".join(
-        "SELECT doc, ?::INTEGER AS qi, ?::DOUBLE AS w, ?::BIGINT AS df, short, long "
-        "FROM terms WHERE term = ?"
-        for _ in expansions
+        "SELECT doc, term, ?::BIGINT AS df, short, long FROM terms WHERE term = ?" for _ in terms
     )
-    params: list[Any] = [v for qi, t, w, df in expansions for v in (qi, w, df, t)]
+    params: list[Any] = [
+        [qi for qi, _, _, _ in expansions],
+        [t for _, t, _, _ in expansions],
+        [w for _, _, w, _ in expansions],
+        *(v for t, df in terms.items() for v in (df, t)),
+    ]
     where = []
     for column, value in (("kind", kind), ("status", status)):
         if value is not None:
             where.append(f"d.{column} = ?")
             params.append(value)
     params.append(limit)
+    # Documents are ranked by their integer ids and joined to their paths and titles only
+    # once the best `limit` are known: sorting thousands of rows with those strings cost more.
     sql = f"""
-        WITH corpus AS (SELECT count(*) AS n, avg(doc_len) AS avgdl FROM term_docs),
-        postings AS ({postings}),
+        WITH x AS (SELECT unnest(?::INTEGER[]) AS qi, unnest(?::VARCHAR[]) AS term,
+                          unnest(?::DOUBLE[]) AS w),
+        corpus AS (SELECT count(*) AS n, avg(doc_len) AS avgdl FROM term_docs),
         weighted AS (
-            SELECT p.doc, p.qi,
-                   p.w * ln(1 + (corpus.n - p.df + 0.5) / (p.df + 0.5)) AS idf,
+            SELECT p.doc, x.qi, list_position({list(KINDS)!r}, d.kind) AS kind_order,
+                   x.w * ln(1 + (corpus.n - p.df + 0.5) / (p.df + 0.5)) AS idf,
                    p.short + p.long / (1 - {B} + {B} * d.doc_len / greatest(corpus.avgdl, 1))
                        AS tf
-            FROM postings p JOIN term_docs d USING (doc), corpus
+            FROM ({postings}) p JOIN x USING (term) JOIN term_docs d USING (doc), corpus
             {"WHERE " + " AND ".join(where) if where else ""}),
         best AS (
-            SELECT doc, sum(s) AS score, count(*) FILTER (WHERE qi >= 0) AS words
-            FROM (SELECT doc, qi, max(idf * tf * ({K1} + 1) / (tf + {K1})) AS s
+            SELECT doc, any_value(kind_order) AS kind_order, sum(s) AS score,
+                   count(*) FILTER (WHERE qi >= 0) AS words
+            FROM (SELECT doc, qi, any_value(kind_order) AS kind_order,
+                         max(idf * tf * ({K1} + 1) / (tf + {K1})) AS s
                   FROM weighted GROUP BY doc, qi)
-            GROUP BY doc)
+            GROUP BY doc
+            ORDER BY words DESC, score DESC, kind_order, doc
+            LIMIT ?)
         SELECT d.file_path, d.kind, d.code, d.title, d.status, b.score
         FROM best b JOIN term_docs d USING (doc)
-        ORDER BY b.words DESC, b.score DESC, list_position({list(KINDS)!r}, d.kind), d.code
-        LIMIT ?"""
+        ORDER BY b.words DESC, b.score DESC, b.kind_order, b.doc"""
     return con.execute(sql, params).fetchall()  # type: ignore[no-any-return]
 
 
@@ -367,7 +380,7 @@ def _hits(
             SearchHit(
                 kind=kind,
                 code=code,
-                key=f"{KEY_PREFIX[Kind(kind)]}:{code}",
+                key=f"{KEY_PREFIXES[kind]}:{code}",
                 title=title or code,
                 status=status,
                 path=path,
