@@ -719,7 +719,9 @@ def test_a_github_export_that_is_no_issue_list_is_refused(
 
 
 @pytest.mark.slow
-def test_with_the_daemon_watching_the_import_is_still_one_commit(orchsync, daemon, example_repo, shop):
+def test_with_the_daemon_watching_the_import_is_still_one_commit(
+    orchsync, daemon, example_repo, shop
+):
     """The daemon sees the files land; the import hands it the sync with its trailer, and the
     files are moved into place together, so the daemon's own batch finds nothing left."""
     daemon(example_repo)  # the default quiet window: 300 ms
