@@ -251,8 +251,8 @@ SEARCHES = (
 
 
 def bench_search(info: CorpusInfo, runs: int) -> list[Figure]:
-    """`orchsync search`: a different query each run (no stored answer to reuse), then one
-    query repeated (answered from the cache of read answers)."""
+    """`orchsync search`: a different query each run, with no stored answer to reuse (typos
+    and a prefix among them), then one query repeated (answered from the read cache)."""
     cli(info.root, "search", "warm up the index", "--json")
     fresh = Figure(
         "`orchsync search TEXT --json` (a new query each run)",
@@ -260,6 +260,8 @@ def bench_search(info: CorpusInfo, runs: int) -> list[Figure]:
         note="BM25 over the term table; typo and prefix queries included",
     )
     for i in range(runs):
+        # stored answers of read commands: none may answer this query (an earlier run's would)
+        shutil.rmtree(info.root / ".git" / "orchsync" / "cache", ignore_errors=True)
         w, c, _, _ = cli(info.root, "search", SEARCHES[i % len(SEARCHES)], "--json")
         fresh.samples.append(w)
         fresh.cpu.append(c)

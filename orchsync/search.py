@@ -316,16 +316,12 @@ def _rank(
     the word itself, less for a completion or a correction. Documents matching more of the
     query's words come first, then by the sum of those scores. Each term is looked up with
     `term = ?` (see `_expansions`)."""
-    terms = {t: df for _, t, _, df in expansions}
     postings = " UNION ALL ".join(
-        "SELECT doc, term, ?::BIGINT AS df, short, long FROM terms WHERE term = ?" for _ in terms
+        "SELECT doc, ?::INTEGER AS qi, ?::DOUBLE AS w, ?::BIGINT AS df, short, long "
+        "FROM terms WHERE term = ?"
+        for _ in expansions
     )
-    params: list[Any] = [
-        [qi for qi, _, _, _ in expansions],
-        [t for _, t, _, _ in expansions],
-        [w for _, _, w, _ in expansions],
-        *(v for t, df in terms.items() for v in (df, t)),
-    ]
+    params: list[Any] = [v for qi, t, w, df in expansions for v in (qi, w, df, t)]
     where = []
     for column, value in (("kind", kind), ("status", status)):
         if value is not None:
@@ -335,15 +331,13 @@ def _rank(
     # Documents are ranked by their integer ids and joined to their paths and titles only
     # once the best `limit` are known: sorting thousands of rows with those strings cost more.
     sql = f"""
-        WITH x AS (SELECT unnest(?::INTEGER[]) AS qi, unnest(?::VARCHAR[]) AS term,
-                          unnest(?::DOUBLE[]) AS w),
-        corpus AS (SELECT count(*) AS n, avg(doc_len) AS avgdl FROM term_docs),
+        WITH corpus AS (SELECT count(*) AS n, avg(doc_len) AS avgdl FROM term_docs),
         weighted AS (
-            SELECT p.doc, x.qi, list_position({list(KINDS)!r}, d.kind) AS kind_order,
-                   x.w * ln(1 + (corpus.n - p.df + 0.5) / (p.df + 0.5)) AS idf,
+            SELECT p.doc, p.qi, list_position({list(KINDS)!r}, d.kind) AS kind_order,
+                   p.w * ln(1 + (corpus.n - p.df + 0.5) / (p.df + 0.5)) AS idf,
                    p.short + p.long / (1 - {B} + {B} * d.doc_len / greatest(corpus.avgdl, 1))
                        AS tf
-            FROM ({postings}) p JOIN x USING (term) JOIN term_docs d USING (doc), corpus
+            FROM ({postings}) p JOIN term_docs d USING (doc), corpus
             {"WHERE " + " AND ".join(where) if where else ""}),
         best AS (
             SELECT doc, any_value(kind_order) AS kind_order, sum(s) AS score,
