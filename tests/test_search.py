@@ -133,6 +133,14 @@ def test_the_json_says_how_a_typo_was_read(orchsync, board):
     assert data["matched"] == {"cahce": ["cache"], "evictoin": ["eviction"]}
 
 
+def test_html_comments_are_not_searched(orchsync, board):
+    path = board / "delegation/sprints/core/metrics-dashboard/TASK.md"
+    path.write_text(path.read_text() + "\n<!-- One line each: what this task achieves -->\n")
+    orchsync(board, "sync")
+    assert keys(orchsync, board, "achieves") == []
+    assert keys(orchsync, board, "p95 latency") == ["T:metrics-dashboard"]
+
+
 def test_nothing_found_is_no_error(orchsync, board):
     result = orchsync(board, "search", "kubernetes")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "no matches\n")

@@ -84,39 +84,28 @@ FIELD_WEIGHTS = {"title": 3, "key": 4, "code": 1, "labels": 2, "criteria": 1, "b
 # others): a long body should not make a title match count less.
 LONG_FIELDS = ("criteria", "body")
 
-# kind -> (table, SQL columns of one row `e`: each column's name is the field of its text).
+# The texts of a document, by field. Tasks, sprints and sessions carry their code; an ADR's
+# or bug's is its file name's (`001` of `ADR-001-...`).
 _LABELS = """CASE json_type(e.metadata, '$.labels')
         WHEN 'ARRAY' THEN array_to_string(json_extract_string(e.metadata, '$.labels[*]'), ' ')
-        WHEN 'VARCHAR' THEN json_extract_string(e.metadata, '$.labels') END AS labels"""
+        WHEN 'VARCHAR' THEN json_extract_string(e.metadata, '$.labels') END"""
 _CRITERIA = """concat_ws(' ',
         array_to_string(json_extract_string(e.objectives, '$[*].text'), ' '),
         array_to_string(json_extract_string(e.deliverables, '$[*].text'), ' '),
-        array_to_string(json_extract_string(e.acceptance_criteria, '$[*].text'), ' ')) AS criteria"""
-SEARCH_KINDS: dict[str, tuple[str, str]] = {
-    "task": ("tasks", f"{_LABELS}, {_CRITERIA}, e.body AS body"),
-    "sprint": ("sprints", f"{_LABELS}, concat_ws(' ', e.goal, e.body) AS body"),
-    "adr": ("adrs", f"{_LABELS}, e.body AS body"),
-    "bug": ("bugs", f"{_LABELS}, e.body AS body"),
-    "session": ("sessions", "NULL AS labels, e.body AS body"),
+        array_to_string(json_extract_string(e.acceptance_criteria, '$[*].text'), ' '))"""
+_FILE_CODE = "(SELECT f.code FROM files f WHERE f.path = e.file_path)"
+# A body without its HTML comments: templates leave instructions there (`<!-- One line
+# each: ... -->`), which would make every templated task match "line" and "each".
+_BODY = "regexp_replace(e.body, '<!--.*?-->', ' ', 'gs')"
+# kind -> (table, code, labels, criteria, body): SQL expressions over one row `e`
+SEARCH_KINDS: dict[str, tuple[str, str, str, str, str]] = {
+    "task": ("tasks", "e.code", _LABELS, _CRITERIA, _BODY),
+    "sprint": ("sprints", "e.code", _LABELS, "NULL", f"concat_ws(' ', e.goal, {_BODY})"),
+    "adr": ("adrs", _FILE_CODE, _LABELS, "NULL", _BODY),
+    "bug": ("bugs", _FILE_CODE, _LABELS, "NULL", _BODY),
+    "session": ("sessions", "e.key", "NULL", "NULL", _BODY),
 }
-
-
-def _texts(kind: str, table: str, columns: str) -> str:
-    """(file_path, kind, code, title, status, field, text) of the touched rows of one table.
-
-    The rows are picked first and unpivoted after: a lateral list of texts per row made
-    DuckDB compute every row's texts before filtering (330 ms for one touched task).
-    """
-    return f"""
-        SELECT file_path, '{kind}' AS kind, doc_code AS code, doc_title AS title,
-               doc_status AS status, field, text
-        FROM (UNPIVOT (
-            SELECT e.file_path, f.code AS doc_code, e.title AS doc_title,
-                   e.status AS doc_status, e.title AS title, f.code AS code, {columns}
-            FROM {table} e JOIN files f ON f.path = e.file_path
-            WHERE e.file_path IN (SELECT path FROM touched)
-        ) ON title, code, labels, {"criteria, " if kind == "task" else ""}body
-          INTO NAME field VALUE text)"""
+_TEXTS = ("title", "code", "labels", "criteria", "body")
 
 
 def before(con: Any) -> None:
@@ -145,57 +134,64 @@ def refresh(con: Any, kinds: Iterable[str] | None = None) -> None:
     """
     wanted = [k for k in SEARCH_KINDS if kinds is None or k in kinds]
     if wanted:
-        texts = " UNION ALL ".join(_texts(k, *SEARCH_KINDS[k]) for k in wanted)
+        rows = " UNION ALL ".join(_select(k, *SEARCH_KINDS[k]) for k in wanted)
+        texts = ", ".join(f"coalesce({t}, '')" for t in _TEXTS)
         con.execute(
-            f"""CREATE TEMP TABLE new_texts AS
-                SELECT md5_number_lower(file_path) AS doc, * FROM ({texts})"""
+            f"""CREATE TEMP TABLE new_docs AS
+                SELECT md5_number_lower(file_path) AS doc, *,
+                       md5(concat_ws(chr(30), {texts})) AS text_hash
+                FROM ({rows})"""
         )
-        con.execute(
-            """CREATE TEMP TABLE new_docs AS
-               SELECT doc, file_path, kind, code, title, status,
-                      md5(string_agg(field || chr(31) || text, chr(30) ORDER BY field))
-                          AS text_hash
-               FROM new_texts GROUP BY ALL"""
-        )
-        stale = [
-            row[0]
-            for row in con.execute(
-                """SELECT doc FROM old_docs o WHERE NOT EXISTS (
-                       SELECT 1 FROM new_docs n WHERE n.doc = o.doc AND n.text_hash = o.text_hash)"""
-            ).fetchall()
-        ]
-        if len(stale) == 1:  # an equality filter: no join to build for the common case
-            con.execute("DELETE FROM terms WHERE doc = ?", stale)
-        elif stale:
-            con.execute("DELETE FROM terms WHERE doc IN (SELECT unnest(?::UBIGINT[]))", [stale])
-        con.execute(_NEW_TERMS)
+        new = dict(con.execute("SELECT doc, text_hash FROM new_docs").fetchall())
+    else:
+        new = {}
+    old = dict(con.execute("SELECT doc, text_hash FROM old_docs").fetchall())
+    stale = [doc for doc, digest in old.items() if new.get(doc) != digest]
+    fresh = [doc for doc, digest in new.items() if old.get(doc) != digest]
+    if len(stale) == 1:  # an equality filter: no join to build for the common case
+        con.execute("DELETE FROM terms WHERE doc = ?", stale)
+    elif stale:
+        con.execute("DELETE FROM terms WHERE doc IN (SELECT unnest(?::UBIGINT[]))", [stale])
+    lengths = "NULL"
+    if fresh:
+        con.execute(_NEW_TERMS, [fresh])
         con.execute("INSERT INTO terms SELECT * FROM new_terms ORDER BY term, doc")
+        lengths = "(SELECT sum(t.long) FROM new_terms t WHERE t.doc = n.doc)"
+    if wanted:
         con.execute(
-            """INSERT INTO term_docs (file_path, doc, kind, code, title, status, doc_len, text_hash)
-               SELECT n.file_path, n.doc, n.kind, n.code, n.title, n.status,
-                      coalesce(l.n, o.doc_len, 0)::INTEGER, n.text_hash
-               FROM new_docs n
-                    LEFT JOIN (SELECT doc, sum(long) AS n FROM new_terms GROUP BY doc) l
-                        ON l.doc = n.doc
-                    LEFT JOIN old_docs o ON o.doc = n.doc AND o.text_hash = n.text_hash"""
+            f"""INSERT INTO term_docs
+                    (file_path, doc, kind, code, title, status, doc_len, text_hash)
+                SELECT n.file_path, n.doc, n.kind, n.code, n.title, n.status,
+                       coalesce({lengths}, o.doc_len, 0)::INTEGER, n.text_hash
+                FROM new_docs n
+                     LEFT JOIN old_docs o ON o.doc = n.doc AND o.text_hash = n.text_hash"""
         )
-        for table in ("new_texts", "new_docs", "new_terms"):
-            con.execute(f"DROP TABLE {table}")
+        con.execute("DROP TABLE new_docs")
+    if fresh:
+        con.execute("DROP TABLE new_terms")
     con.execute("DROP TABLE old_docs")
+
+
+def _select(kind: str, table: str, *texts: str) -> str:
+    """One row per touched document of one table: what term_docs keeps, and its texts."""
+    named = ", ".join(f"{expr} AS {name}" for expr, name in zip(texts, _TEXTS[1:], strict=True))
+    return f"""
+        SELECT e.file_path, '{kind}' AS kind, e.status, e.title AS title, {named}
+        FROM {table} e WHERE e.file_path IN (SELECT path FROM touched)"""
 
 
 _WEIGHT = "CASE field " + " ".join(f"WHEN '{f}' THEN {w}" for f, w in FIELD_WEIGHTS.items())
 _LONG = ", ".join(f"'{f}'" for f in LONG_FIELDS)
 _STOP = ", ".join(f"'{w}'" for w in STOPWORDS)
-# The term rows of the documents whose text is new: one per (document, term), the code
-# also as one whole term (`key`) when it is more than one word.
+# The term rows of the documents whose text is new (the parameter): one per (document,
+# term), the code also as one whole term (`key`) when it is more than one word.
 _NEW_TERMS = f"""
     CREATE TEMP TABLE new_terms AS
     WITH texts AS (
-        SELECT doc, field, text FROM new_texts
-        WHERE doc IN (
-            SELECT doc FROM new_docs n WHERE NOT EXISTS (
-                SELECT 1 FROM old_docs o WHERE o.doc = n.doc AND o.text_hash = n.text_hash))),
+        SELECT doc, field, text FROM (UNPIVOT (
+            SELECT doc, {", ".join(_TEXTS)} FROM new_docs
+            WHERE doc IN (SELECT unnest(?::UBIGINT[])))
+        ON {", ".join(_TEXTS)} INTO NAME field VALUE text)),
     tokens AS (
         SELECT doc, field, unnest(regexp_extract_all(lower(text), '{TOKEN_PATTERN}')) AS term
         FROM texts),
