@@ -87,7 +87,7 @@ def _run(
     session: str | None,
     as_json: bool,
 ) -> None:
-    from orchsync.importers.plan import run_import
+    from orchsync.importers.apply import run_import
 
     result = run_import(
         repo, source, dry_run=dry_run, overwrite=overwrite, actor=actor, session=session
