@@ -735,3 +735,25 @@ def test_with_the_daemon_watching_the_import_is_still_one_commit(
     assert git(example_repo, "status", "--porcelain") == ""
     events = json.loads(orchsync(example_repo, "events", "--type", "import.*", "--json").stdout)
     assert [e["agent"] for e in events] == ["migrator"]
+
+
+def test_an_archived_tasks_id_given_to_a_new_task_keeps_both(orchsync, empty_repo, tmp_path):
+    """Backlog.md hands the id of an archived task to the next task it creates."""
+    source = make_source(
+        tmp_path,
+        {
+            "backlog/archive/tasks/task-4 - Old.md": "---\nid: TASK-4\ntitle: Old\n---\n",
+            "backlog/tasks/task-4 - New.md": "---\nid: TASK-4\ntitle: New\n---\n",
+            "backlog/tasks/task-5 - Next.md": "---\nid: TASK-5\ntitle: Next\n"
+            "dependencies: [TASK-4]\n---\n",
+        },
+    )
+    data = import_json(orchsync, empty_repo, "backlog", str(source))
+    assert data["exit_code"] == 0 and data["findings"] == []
+    rows = {r["task"]: r for r in json.loads(orchsync(empty_repo, "tasks", "--json").stdout)}
+    assert {t: (r["sprint"], r["title"]) for t, r in rows.items()} == {
+        "task-4": ("backlog", "New"),
+        "task-4-archived": ("archive", "Old"),
+        "task-5": ("backlog", "Next"),
+    }
+    assert rows["task-5"]["depends_on"] == ["task-4"]

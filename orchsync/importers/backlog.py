@@ -174,6 +174,11 @@ class _Reader:
                 item = self._task(rel, doc, folder, catch_all)
                 if item is None:
                     continue
+                if item.source_id in seen and folder.startswith("archive/"):
+                    # Backlog.md gives an archived task's id to the next new task: the
+                    # archived one is told apart by its folder, and keeps its own code
+                    item.source_id = f"archive:{item.source_id}"
+                    item.code = safe_code(f"{item.code}-archived", "task")
                 if item.source_id in seen:
                     self.source.skip(
                         item.where, f"id {item.source_id} again (first in {seen[item.source_id]})"
