@@ -1,8 +1,8 @@
 """Measure orchsync against its performance budget and write benchmarks/RESULTS.md.
 
     python benchmarks/run.py [--size 10000] [--history 200] [--runs 5] [--dest DIR]
-                             [--only parse,reindex,sync,queries,agent,daemon,board] [--out FILE]
-                             [--update]
+                             [--only parse,reindex,sync,queries,search,agent,daemon,board]
+                             [--out FILE] [--update]
     python benchmarks/run.py --smoke        # N=500, one run each: CI checks it works, not its speed
 
 Every command is timed as a whole process (Python start-up included), the way an agent in
@@ -242,6 +242,37 @@ def bench_queries(info: CorpusInfo, runs: int, target: float) -> list[Figure]:
     return [*figs, help_fig]
 
 
+SEARCHES = (
+    "billing rate limiter",
+    "harden paymnts token",  # a typo
+    "csv expo",  # a prefix
+    "cahce layer mobile",  # a typo
+    "retry queue under load",
+    "feature flag rollout",
+    "structured loging",  # a typo
+)
+
+
+def bench_search(info: CorpusInfo, runs: int) -> list[Figure]:
+    """`orchsync search`: a different query each run, with no stored answer to reuse (typos
+    and a prefix among them), then one query repeated (answered from the read cache)."""
+    cli(info.root, "search", "warm up the index", "--json")
+    fresh = Figure(
+        "`orchsync search TEXT --json` (a new query each run)",
+        target=150,
+        note="BM25 over the term table; typo and prefix queries included",
+    )
+    for i in range(runs):
+        # stored answers of read commands: none may answer this query (an earlier run's would)
+        shutil.rmtree(info.root / ".git" / "orchsync" / "cache", ignore_errors=True)
+        w, c, _, _ = cli(info.root, "search", SEARCHES[i % len(SEARCHES)], "--json")
+        fresh.samples.append(w)
+        fresh.cpu.append(c)
+    again = Figure("`orchsync search TEXT --json` (the same query again)", target=150)
+    repeat(again, runs, lambda: cli(info.root, "search", SEARCHES[0], "--json")[:2])
+    return [fresh, again]
+
+
 def bench_agent(info: CorpusInfo, runs: int) -> list[Figure]:
     target = f"T:{info.sample_task}"
     cold = Figure("`orchsync agent init T:x --format json` (cold)", target=300)
@@ -464,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--dest", type=Path, help="reuse (or build) the corpus here instead of a temp folder"
     )
-    ap.add_argument("--only", default="parse,reindex,sync,queries,agent,daemon,board")
+    ap.add_argument("--only", default="parse,reindex,sync,queries,search,agent,daemon,board")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument(
         "--update",
@@ -506,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
                 "queries",
                 lambda: bench_queries(info, args.runs, 150 if args.size <= 10_000 else 300),
             ),
+            ("search", lambda: bench_search(info, args.runs)),
             ("agent", lambda: bench_agent(info, args.runs)),
             ("board", lambda: bench_board(info, args.runs)),
             (

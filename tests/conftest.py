@@ -195,6 +195,8 @@ INDEX_TABLES = (
     "adrs",
     "bugs",
     "sessions",
+    "terms",
+    "term_docs",
     "events",
     "meta",
 )

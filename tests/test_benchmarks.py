@@ -42,6 +42,7 @@ def test_benchmark_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         "`orchsync init`:",
         "`orchsync tasks --status pending --json`",
         "`orchsync query",
+        "`orchsync search TEXT --json` (a new query each run)",
         "`orchsync --help`",
         "`orchsync agent init T:x --format json` (cold)",
         "`orchsync agent init T:x --format json` (cached)",

@@ -37,6 +37,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "query": ("index:query", "Read-only SQL over the index."),
     "stats": ("index:stats", "Counts by status, throughput and cycle time per sprint."),
+    "search": (
+        "search:search",
+        "Ranked full-text search over sprints, tasks, ADRs, bugs, sessions.",
+    ),
+    "import": (
+        "imports:import_group",
+        "Import a Backlog.md project or GitHub issues (one commit).",
+    ),
     "check": ("check:check", "Parse the tree and report invalid files and broken references."),
     "sprint": ("sprint:sprint", "Create a sprint from a template."),
     "task": ("task:task", "Create a task, change its status, move it to another sprint."),

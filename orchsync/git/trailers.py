@@ -27,6 +27,7 @@ class Trailers:
     hashes: dict[str, str] = field(default_factory=dict)  # path -> sha256
     events: list[str] = field(default_factory=list)
     rollback: dict[str, str] = field(default_factory=dict)  # path -> the revision or hash restored
+    imported: str | None = None  # `<system> <project>` of an `orchsync import` snapshot
     time: str | None = None  # when the snapshot was made, to the microsecond (naive UTC ISO)
     is_snapshot: bool = False
 
@@ -40,6 +41,7 @@ def compose_message(
     subject: str | None = None,
     rollback: dict[str, str] | None = None,
     time: datetime | None = None,
+    imported: str | None = None,
 ) -> str:
     """The whole commit message for one snapshot.
 
@@ -63,6 +65,8 @@ def compose_message(
         f"Orchsync-Rollback: {_one_line(target)} {_quoted(path)}"
         for path, target in (rollback or {}).items()
     ]
+    if imported:
+        trailers.append(f"Orchsync-Import: {_one_line(imported)}")
     trailers.append(f"Orchsync-Correlation: {_correlation(pairs)}")
     if time is not None:
         utc = time.astimezone(UTC).replace(tzinfo=None)
@@ -97,6 +101,8 @@ def parse_trailers(message: str) -> Trailers:
         elif key == "Orchsync-Rollback":
             target, _, path = value.partition(" ")
             out.rollback[_unquoted(path)] = target
+        elif key == "Orchsync-Import":
+            out.imported = value
         elif key == "Orchsync-Time":
             out.time = _naive_utc(value)
     return out

@@ -19,8 +19,9 @@ from typing import Any
 
 from orchsync.errors import LockTimeout
 from orchsync.faults import RETRY_INDEX, storage
+from orchsync.index import terms
 from orchsync.index.duck import duckdb
-from orchsync.index.schema import ENTITY_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
+from orchsync.index.schema import PATH_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
 
 __all__ = ["WRITER_LOCK", "Batch", "Index", "IndexMissing", "encode_rows"]
 
@@ -192,11 +193,11 @@ class Index:
                         [batch.touched],
                     )
                     con.execute("DELETE FROM files WHERE path IN (SELECT path FROM touched)")
-                    for table in ENTITY_TABLES.values():
+                    terms.before(con)
+                    for table in PATH_TABLES:
                         con.execute(
                             f"DELETE FROM {table} WHERE file_path IN (SELECT path FROM touched)"
                         )
-                    con.execute("DROP TABLE touched")
                 for table in dict.fromkeys([*tables, *batch.encoded]):
                     self._load(
                         con,
@@ -206,6 +207,10 @@ class Index:
                         tables.get(table, []),
                         batch.encoded.get(table, []),
                     )
+                if batch.touched:
+                    # the search terms of the touched rows, derived from them (index/terms.py)
+                    terms.refresh(con, _kinds(batch.touched))
+                    con.execute("DROP TABLE touched")
                 if batch.events:
                     self._load(
                         con,
@@ -260,6 +265,13 @@ class Index:
         con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {source}{tail}")
         with suppress(OSError):
             os.unlink(path)
+
+
+def _kinds(paths: Sequence[str]) -> set[str]:
+    """The entity kinds among these paths (a moved or deleted file counts by its path)."""
+    from orchsync.parse.layout import classify
+
+    return {classify(p).kind.value for p in paths}
 
 
 def _sql_str(path: Path) -> str:

@@ -7,9 +7,9 @@ Bump SCHEMA_VERSION on any change: an index of another version is rebuilt, never
 
 from __future__ import annotations
 
-__all__ = ["ENTITY_TABLES", "SCHEMA_VERSION", "TABLES", "create_sql", "views_sql"]
+__all__ = ["ENTITY_TABLES", "PATH_TABLES", "SCHEMA_VERSION", "TABLES", "create_sql", "views_sql"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _TAIL = [
     ("hash", "VARCHAR"),
@@ -125,6 +125,24 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("body", "VARCHAR"),
         *_TAIL,
     ],
+    # Search terms and their documents, derived in SQL from the entity rows
+    # (index/terms.py) for the paths each batch touches; never loaded from rows.
+    "terms": [
+        ("doc", "UBIGINT"),
+        ("term", "VARCHAR"),
+        ("short", "INTEGER"),
+        ("long", "INTEGER"),
+    ],
+    "term_docs": [
+        ("file_path", "VARCHAR"),
+        ("doc", "UBIGINT"),
+        ("kind", "VARCHAR"),
+        ("code", "VARCHAR"),
+        ("title", "VARCHAR"),
+        ("status", "VARCHAR"),
+        ("doc_len", "INTEGER"),
+        ("text_hash", "VARCHAR"),
+    ],
     "events": [
         ("id", "BIGINT"),
         ("event_type", "VARCHAR"),
@@ -156,6 +174,10 @@ ENTITY_TABLES = {
     "bug": "bugs",
     "session": "sessions",
 }
+
+# Tables whose rows belong to one file (`file_path`): replaced whenever the file is touched
+# (`terms` follows its term_docs rows: index/terms.py).
+PATH_TABLES = (*ENTITY_TABLES.values(), "term_docs")
 
 _KEYS = {"files": "path", "events": "id"}
 

@@ -84,6 +84,7 @@ ALL_TOOLS = (
     "orchestration_query",
     "orchestration_log",
     "orchestration_rollback",
+    "orchestration_search",
 )
 QUERY_MAX_ROWS = 500
 MAX_STRING_BYTES = 64 << 10  # any one string argument (UTF-8 bytes)
@@ -382,6 +383,7 @@ class _Face:
                 read,
             ),
             (self.rollback, "Write an earlier version of an entity back as a new commit.", write),
+            (self.search, "Ranked text search over tasks, sprints, ADRs, bugs, sessions.", read),
         ]
         out = {}
         for fn, description, hints in specs:
@@ -763,6 +765,21 @@ class _Face:
             return timeline.rollback(
                 self.repo, entity, to, force=force, actor=actor, session=session
             )
+
+    def search(
+        self,
+        text: Annotated[str, Field(description="Words to find (typos and a prefix are ok)")],
+        kind: Annotated[
+            Literal["task", "sprint", "adr", "bug", "session"] | None, Field(description="Kind")
+        ] = None,
+        status: Annotated[str | None, Field(description="Status")] = None,
+        limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    ) -> dict[str, Any]:
+        from orchsync.query import search
+
+        with self._call():
+            result = search.run(self.repo, text, kind=kind, status=status, limit=limit)
+        return {"hits": [h.to_dict() for h in result.hits], "count": len(result.hits)}
 
     # --- resources -----------------------------------------------------------------------------
 

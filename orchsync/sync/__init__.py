@@ -34,7 +34,7 @@ from orchsync.parse.layout import DELEGATION
 from orchsync.parse.noise import is_noise_path
 from orchsync.parse.worktree import list_files
 from orchsync.repo import Repo
-from orchsync.sync.catchup import CatchUp, ParseCache, catch_up
+from orchsync.sync.catchup import CatchUp, ParseCache, catch_up, import_events
 
 if TYPE_CHECKING:
     import pygit2
@@ -120,6 +120,7 @@ class SyncOptions:
     subject: str | None = None  # the commit's first line; default: made from the events
     dry_run: bool = False  # say what would be committed, commit nothing
     rollback: dict[str, str] | None = None  # path -> the revision or hash its bytes came from
+    imported: str | None = None  # `orchsync import`: "<system> <project>" (`Orchsync-Import`)
     allow_unborn: bool = False  # `init`: the first commit of an unborn branch
     raise_blocked: bool = False  # raise `SnapshotBlocked` rather than return the reason
     lock_timeout: float = 30.0  # how long to wait for the repo lock
@@ -210,6 +211,15 @@ class Syncer:
                 return None
             result.files = [c.path for c in changes]
             pairs, events, blobs = _prepare(store, cache, changes, config, options.dry_run)
+            if options.imported:  # its event is derived from the trailer, as on replay
+                events += stamp(
+                    import_events(pairs, options.imported),
+                    commit="pending",
+                    emitted_at="",
+                    agent=None,
+                    session=None,
+                    policy=config.events,
+                )
             message = compose_message(
                 pairs,
                 events,
@@ -218,6 +228,7 @@ class Syncer:
                 subject=options.subject,
                 rollback=options.rollback,
                 time=datetime.now(UTC),
+                imported=options.imported,
             )
             result.subject = message.split("\n", 1)[0]
             result.invalid = [p.new for p in pairs if p.new is not None and not p.new.valid]

@@ -16,7 +16,7 @@ from typing import Any
 import pygit2
 
 from orchsync.config import Config
-from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
+from orchsync.events import PREFIX, Event, FilePair, derive_events, pair_moves, stamp
 from orchsync.git.history import CommitChanges, iter_changes
 from orchsync.git.store import GitStore
 from orchsync.index import SCHEMA_VERSION, Batch, Index
@@ -24,14 +24,22 @@ from orchsync.index.database import encode_rows
 from orchsync.index.journal_tail import JOURNAL_META
 from orchsync.index.journal_tail import tail as journal_tail
 from orchsync.index.schema import ENTITY_TABLES
-from orchsync.model import Kind, ParsedFile, entity_id
+from orchsync.model import Kind, ParsedFile, correlation_id, entity_id
 from orchsync.parse import parse_file
 from orchsync.parse.fsread import LINK, LINK_MODE, Reader
 from orchsync.parse.parallel import goes_parallel, map_chunks, paused_gc
 from orchsync.parse.worktree import list_files
 from orchsync.repo import Repo
 
-__all__ = ["CatchUp", "ParseCache", "catch_up", "entity_row", "index_from_files", "index_for"]
+__all__ = [
+    "CatchUp",
+    "ParseCache",
+    "catch_up",
+    "entity_row",
+    "import_events",
+    "index_from_files",
+    "index_for",
+]
 
 Progress = Callable[[int, int], None]
 
@@ -112,6 +120,7 @@ def commit_events(
     for pair in pairs:
         derived.extend(derive_events(pair))
     derived.extend(rollback_events(pairs, cc.trailers.rollback))
+    derived.extend(import_events(pairs, cc.trailers.imported))
     events = stamp(
         derived,
         commit=cc.commit,
@@ -136,6 +145,38 @@ def rollback_events(pairs: list[FilePair], rollback: dict[str, str]) -> list[Eve
             ev.payload = {"path": pair.new.path, "to": target, "hash": pair.new.hash}
             out.append(ev)
     return out
+
+
+def import_events(pairs: list[FilePair], imported: str | None) -> list[Event]:
+    """`import.completed` for a commit `orchsync import` made (its `Orchsync-Import` trailer):
+    the source, and the files it created and updated by kind, counted from the commit."""
+    if not imported:
+        return []
+    system, _, project = imported.partition(" ")
+    created: dict[str, int] = {}
+    updated: dict[str, int] = {}
+    for pair in pairs:
+        if pair.new is not None:
+            counts = created if pair.old is None else updated
+            counts[pair.new.kind.value] = counts.get(pair.new.kind.value, 0) + 1
+    hashes = sorted(p.new.hash for p in pairs if p.new is not None)
+    payload = {
+        "source": system,
+        "project": project,
+        "files": len(pairs),
+        "created": created,
+        "updated": updated,
+    }
+    return [
+        Event(
+            PREFIX + "import.completed",
+            "import",
+            entity_id("import", system),
+            system,
+            payload,
+            correlation_id("import:" + ",".join(hashes)),
+        )
+    ]
 
 
 def catch_up(

@@ -70,6 +70,7 @@ OPTIONS = (
     "dry_run",
     "subject",
     "rollback",
+    "imported",
     "lock_timeout",
     "allow_unborn",
     "raise_blocked",
