@@ -8,7 +8,6 @@ tests/test_board_browser.py.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -32,7 +31,6 @@ CSRF = "test-csrf-token"
 P2 = f"delegation/sprints/{SPRINT}/phase-2-event-system/TASK.md"
 P3 = f"delegation/sprints/{SPRINT}/phase-3-template-generation/TASK.md"
 P5 = f"delegation/sprints/{SPRINT}/phase-5-pm-commands/TASK.md"
-SEARCH_BUILT = importlib.util.find_spec("orchsync.query.search") is not None
 
 
 def make_client(repo: Path, **kwargs) -> TestClient:
@@ -364,12 +362,13 @@ def test_adr_and_bug_pages_and_twins(client):
     assert client.get("/bug/99").status_code == 404
 
 
-def test_search_page(client):
-    got = client.get("/search.json?q=cache").json()
-    assert got["available"] is SEARCH_BUILT
-    if not SEARCH_BUILT:
-        assert got["hits"] == []
-        assert "Search is not available in this build" in client.get("/search?q=cache").text
+def test_search_page_ranks_hits_and_links_each_to_its_page(client):
+    got = client.get("/search.json?q=context broker").json()
+    assert got["hits"][0]["code"] == "phase-4-agent-init"
+    assert got["hits"][0]["url"] == "/task/phase-4-agent-init"
+    adrs = client.get("/search.json?q=context broker&kind=adr").json()["hits"]
+    assert {h["kind"] for h in adrs} == {"adr"}
+    assert "phase-4-agent-init" in client.get("/search?q=context broker").text
     assert client.get("/search.json?kind=nope").status_code == 400
 
 

@@ -93,15 +93,8 @@ def _ui(request: Request, data: dict[str, Any]) -> dict[str, Any]:
         "repo": board.repo.root.name,
         "actor": board.actor,
         "version": __version__,
-        "search_available": _search_available(),
         "path": request.url.path,
     }
-
-
-def _search_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("orchsync.query.search") is not None
 
 
 def error_response(request: Request, exc: Exception) -> Response:
