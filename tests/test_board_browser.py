@@ -356,7 +356,7 @@ def test_the_task_page_ticks_items_edits_the_title_and_previews_agent_init(
 
     page.click("[data-agent-init] summary")
     page.wait_for_selector(
-        '[data-agent-init-text]:has-text("phase-3-template-generation")', timeout=15_000
+        '[data-agent-init-text]:has-text("phase-3-template-generation")', timeout=45_000
     )
     assert ("Orchsync-Agent", "board:Test Author") in trailers(example_repo)
     assert page.problems == []
