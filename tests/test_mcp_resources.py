@@ -176,9 +176,12 @@ def test_a_large_tree_is_listed_in_pages_that_neither_repeat_nor_skip(example_re
             os.remove(example_repo / task_path(code))
         await anyio.sleep(MAX_AGE + 0.5)  # the listing is taken again
         second = await s.list_resources(params=PaginatedRequestParams(cursor=cursor))
-        with pytest.raises(MCPError) as bad:
-            await s.list_resources(params=PaginatedRequestParams(cursor="bm9wZQ=="))
-        return pages, [r.uri for r in second.resources], bad.value.error.message
+        refused = []
+        for cursor in ("bm9wZQ==", "%%%", "W10=" * 5000):
+            with pytest.raises(MCPError) as bad:
+                await s.list_resources(params=PaginatedRequestParams(cursor=cursor))
+            refused.append(bad.value.error.message)
+        return pages, [r.uri for r in second.resources], refused
 
     pages, second, bad = run(example_repo, body, tools="core")
     assert [len(p) for p in pages] == [200, 200, 63]
@@ -188,7 +191,7 @@ def test_a_large_tree_is_listed_in_pages_that_neither_repeat_nor_skip(example_re
     # the cursor is the last item sent, not an offset: nothing is skipped when items before
     # it go (an offset would now skip 50)
     assert second == pages[1]
-    assert bad == "invalid cursor: pass the nextCursor of the previous page, unchanged"
+    assert bad == ["invalid cursor: pass the nextCursor of the previous page, unchanged"] * 3
 
 
 # --- resources/read -------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ __all__ = [
 MAX_AGE = 2.0  # seconds a listing is reused (a commit drops it at once)
 PAGE_SIZE = 200  # resources per `resources/list` page
 MAX_CURSOR = 1024  # characters of a cursor a client may send back
+DESCRIBE_BYTES = 512 << 10  # a larger file is listed without a title (and is not served)
 
 _RANK = {Kind.SPRINT: 1, Kind.TASK: 1, Kind.ADR: 2, Kind.BUG: 3, Kind.AGENT: 4, Kind.SESSION: 5}
 SortKey = tuple[int, str, str]
@@ -252,12 +253,13 @@ def decode_cursor(cursor: str) -> SortKey:
 
 def describe(root: Path, items: list[Item]) -> list[dict[str, Any]]:
     """`Resource` fields of a page: title and a one-line description from each file's front
-    matter (read without following links, parsed but never validated against the index)."""
+    matter (read without following links, at most DESCRIBE_BYTES of it, never checked
+    against the index)."""
     from orchsync.parse import parse_file
-    from orchsync.parse.fsread import FILE, Reader
+    from orchsync.parse.fsread import FILE, TOO_LARGE, Reader
 
     out = []
-    with Reader(root) as reader:
+    with Reader(root, max_bytes=DESCRIBE_BYTES) as reader:
         for item in items:
             entry = reader.read(item.path)
             entity = None
@@ -274,7 +276,7 @@ def describe(root: Path, items: list[Item]) -> list[dict[str, Any]]:
                 "description": _summary(item, entity),
                 "mime_type": MIME_TYPES[item.kind],
             }
-            if entry.kind == FILE:
+            if entry.kind in (FILE, TOO_LARGE):
                 resource["size"] = entry.size
             out.append(resource)
     return out

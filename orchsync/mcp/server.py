@@ -1,4 +1,6 @@
-"""The MCP face: orchsync's library calls as tools and resources for coding agents.
+"""The MCP face: orchsync's library calls as tools for coding agents, and the assembly of the
+server (prompts: `prompts.py`; resources and their subscriptions: `mentions.py`,
+`catalog.py`, `updates.py`; argument completion: `completion.py`).
 
 A thin face, like the CLI: every tool resolves its arguments, calls one library function and
 returns its result as structured content. No rule lives here; the library validates, writes,
@@ -45,7 +47,7 @@ from pydantic import Field
 from orchsync import __version__
 from orchsync.errors import OrchsyncError, QueryLimit, UsageError
 from orchsync.index.worker import Limits
-from orchsync.mcp import completion, prompts, resources
+from orchsync.mcp import completion, mentions, prompts
 from orchsync.mcp.catalog import Catalog
 from orchsync.mcp.updates import Updates
 from orchsync.model import PRIORITIES, TASK_STATUSES
@@ -258,7 +260,7 @@ def build_server(
         subscriptions=updates.bus,
         lifespan=updates.lifespan,
     )
-    resources.install(server, repo, catalog, updates)
+    mentions.install(server, repo, catalog, updates)
     prompts.install(server, repo, face._lock)
     completion.install(server, catalog)
     return server

@@ -1,4 +1,4 @@
-"""MCP resources: every task, sprint, ADR, bug, session and agent profile, by a stable URI.
+"""MCP resources (what a person @-mentions): every task, sprint, ADR, bug, session and agent.
 
 A coding agent lets a person @-mention a resource and attaches its text to the conversation
 without a tool call, so resources cost no tool tokens. This module serves
