@@ -115,10 +115,13 @@ class Updates:
         session = self.session
         if session is None:
             return
-        for uri in sorted(uris & self.subscribed):
-            await session.send_resource_updated(uri)
-        if listed:
-            await session.send_resource_list_changed()
+        try:
+            for uri in sorted(uris & self.subscribed):
+                await session.send_resource_updated(uri)
+            if listed:
+                await session.send_resource_list_changed()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self.session = None  # the client went away; the server ends with its stdin
 
     # --- the watch -------------------------------------------------------------------------
 
@@ -133,7 +136,17 @@ class Updates:
                 tg.cancel_scope.cancel()
 
     async def watch(self) -> None:
-        """Look at the tip every `interval` seconds; announce what each move changed."""
+        """Look at the tip every `interval` seconds; announce what each move changed.
+
+        Whatever goes wrong here ends the watch, never the server: tools, prompts and
+        resources keep serving without notifications.
+        """
+        try:
+            await self._watch()
+        except Exception:
+            log.exception("resource updates stopped")
+
+    async def _watch(self) -> None:
         config = load_config(self.repo.root)
         seen = expected_tip(self.repo, config)
         while True:
