@@ -35,7 +35,7 @@ __all__ = ["mcp"]
 )
 @repo_option
 def mcp(repo: Repo, tools: str, query_timeout: float, query_memory_limit: str) -> None:
-    """Serve tools and resources over stdio to an MCP client (Claude Code, Claude Desktop, ...).
+    """Serve tools, prompts and resources over stdio to an MCP client (Claude Code, ...).
 
     Writes are attributed to the client's name (Orchsync-Agent) and to a session
     (Orchsync-Session): a tool's `session` argument, else the session file the connection

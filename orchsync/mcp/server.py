@@ -1,4 +1,6 @@
-"""The MCP face: orchsync's library calls as tools and resources for coding agents.
+"""The MCP face: orchsync's library calls as tools for coding agents, and the assembly of the
+server (prompts: `prompts.py`; resources and their subscriptions: `mentions.py`,
+`catalog.py`, `updates.py`; argument completion: `completion.py`).
 
 A thin face, like the CLI: every tool resolves its arguments, calls one library function and
 returns its result as structured content. No rule lives here; the library validates, writes,
@@ -35,15 +37,19 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Annotated, Any, Literal
 
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from orchsync import __version__
-from orchsync.errors import OrchsyncError, QueryLimit, UnknownEntity, UsageError
+from orchsync.errors import OrchsyncError, QueryLimit, UsageError
 from orchsync.index.worker import Limits
+from orchsync.mcp import completion, mentions, prompts
+from orchsync.mcp.catalog import Catalog
+from orchsync.mcp.updates import Updates
 from orchsync.model import PRIORITIES, TASK_STATUSES
 from orchsync.repo import Repo
 
@@ -156,7 +162,11 @@ class _GuardedServer(MCPServer):
 
         lowlevel = self._lowlevel_server
         async with guarded_stdio() as (read_stream, write_stream):
-            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+            # listChanged: resources appear and disappear as commits land (`updates`)
+            options = lowlevel.create_initialization_options(
+                NotificationOptions(resources_changed=True)
+            )
+            await lowlevel.run(read_stream, write_stream, options)
 
 
 def _check_sizes(value: Any, where: str = "") -> None:
@@ -234,9 +244,12 @@ def _structured(data: dict[str, Any]) -> CallToolResult:
 def build_server(
     repo: Repo, tools: Sequence[str] = CORE_TOOLS, *, query_limits: Limits = QUERY_LIMITS
 ) -> MCPServer:
-    """An MCPServer exposing `tools` (names from ALL_TOOLS) and the sprint/task resources."""
+    """An MCPServer exposing `tools` (names from ALL_TOOLS), the prompts, the resources of the
+    tree with their subscriptions, and argument completion (modules of the same names)."""
     face = _Face(repo, query_limits)
     registry = face.tools()
+    catalog = Catalog(repo.root)
+    updates = Updates(repo, catalog)
     server = _GuardedServer(
         name="orchsync",
         version=__version__,
@@ -245,19 +258,12 @@ def build_server(
             "Start with orchestration_agent_init (T:<task> or S:<sprint>)."
         ),
         tools=[_compact(Tool.from_function(**registry[name])) for name in tools],
+        subscriptions=updates.bus,
+        lifespan=updates.lifespan,
     )
-    server.resource(
-        "orchsync://sprint/{code}",
-        name="sprint",
-        description="A sprint's SPRINT.md (Markdown text, front matter included)",
-        mime_type="text/markdown",
-    )(face.sprint_resource)
-    server.resource(
-        "orchsync://task/{code}",
-        name="task",
-        description="A task's TASK.md (Markdown text, front matter included)",
-        mime_type="text/markdown",
-    )(face.task_resource)
+    mentions.install(server, repo, catalog, updates)
+    prompts.install(server, repo, face._lock)
+    completion.install(server, catalog)
     return server
 
 
@@ -780,33 +786,6 @@ class _Face:
         with self._call():
             result = search.run(self.repo, text, kind=kind, status=status, limit=limit)
         return {"hits": [h.to_dict() for h in result.hits], "count": len(result.hits)}
-
-    # --- resources -----------------------------------------------------------------------------
-
-    def sprint_resource(self, code: str) -> str:
-        return self._file_text(f"S:{code}")
-
-    def task_resource(self, code: str) -> str:
-        return self._file_text(f"T:{code}")
-
-    def _file_text(self, key: str) -> str:
-        from orchsync.parse.resolve import resolve
-        from orchsync.pm.writes import read_for_edit
-
-        with self._lock:
-            try:
-                target = resolve(self.repo, key, prefix_ok=False)
-                data = read_for_edit(self.repo.root, target.path)
-                if len(data) > MAX_RESULT_BYTES // 2:
-                    raise ResourceError(
-                        f"{target.path} is {len(data)} bytes; resources are served up to "
-                        f"{MAX_RESULT_BYTES // 2 >> 10} KiB (read the file from the repository)"
-                    )
-                return data.decode("utf-8", "replace")
-            except UnknownEntity as exc:
-                raise ResourceNotFoundError(str(exc)) from exc
-            except (OrchsyncError, OSError) as exc:
-                raise ResourceError(str(exc)) from exc
 
 
 def _compact(tool: Tool) -> Tool:

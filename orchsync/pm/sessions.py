@@ -26,7 +26,7 @@ from orchsync.pm import PmResult
 from orchsync.pm.writes import ConcurrentEdit, atomic_write, read_for_edit, replace_if_unchanged
 from orchsync.repo import Repo
 
-__all__ = ["end", "handoff", "list_sessions", "new_key", "note", "start"]
+__all__ = ["end", "handoff", "list_sessions", "new_key", "note", "show", "start"]
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +225,43 @@ def end(
         return raw, who
 
     return _edit(repo, key, "session.end", change, f"ended session {_key(key)}", agent)
+
+
+def show(repo: Repo, key: str) -> dict[str, Any]:
+    """One session as its file says now (not the index): fields, handoffs, notes, hash.
+
+    Read like every session edit reads (`read_for_edit`: never through a link), so what an
+    agent resumes from is what is on disk, synced or not. `handoffs` keep their order; the
+    last one is the note to resume from.
+    """
+    from orchsync.model import content_hash
+    from orchsync.parse import parse_file
+
+    key = _key(key)
+    path = session_path(key)
+    try:
+        raw = read_for_edit(repo.root, path)
+    except FileNotFoundError:
+        raise UnknownEntity(
+            f"unknown session {key!r} (no {path}); `orchsync session list` shows them"
+        ) from None
+    entity = parse_file(path, raw).entity
+    task = getattr(entity, "task", None)
+    handoffs = [h for h in getattr(entity, "handoffs", None) or [] if isinstance(h, dict)]
+    return {
+        "key": key,
+        "path": path,
+        "hash": content_hash(raw),
+        "title": getattr(entity, "title", "") or "",
+        "status": getattr(entity, "status", None),
+        "task": str(task).removeprefix("T:").removeprefix("t:") if task else None,
+        "sprint": getattr(entity, "sprint", None),
+        "agent": getattr(entity, "agent", None),
+        "started_at": getattr(entity, "started_at", None),
+        "ended_at": getattr(entity, "ended_at", None),
+        "handoffs": handoffs,
+        "notes": getattr(entity, "body", "") or "",
+    }
 
 
 def list_sessions(
