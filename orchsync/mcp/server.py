@@ -44,6 +44,7 @@ from pydantic import Field
 from orchsync import __version__
 from orchsync.errors import OrchsyncError, QueryLimit, UnknownEntity, UsageError
 from orchsync.index.worker import Limits
+from orchsync.mcp.lifecycle import LIFECYCLE_TOOLS, LifecycleTools
 from orchsync.model import PRIORITIES, TASK_STATUSES
 from orchsync.repo import Repo
 
@@ -84,6 +85,7 @@ ALL_TOOLS = (
     "orchestration_query",
     "orchestration_log",
     "orchestration_rollback",
+    *LIFECYCLE_TOOLS,
 )
 QUERY_MAX_ROWS = 500
 MAX_STRING_BYTES = 64 << 10  # any one string argument (UTF-8 bytes)
@@ -260,7 +262,7 @@ def build_server(
     return server
 
 
-class _Face:
+class _Face(LifecycleTools):
     """The tool functions, bound to one repository and one connection."""
 
     def __init__(self, repo: Repo, query_limits: Limits = QUERY_LIMITS) -> None:
@@ -382,6 +384,7 @@ class _Face:
                 read,
             ),
             (self.rollback, "Write an earlier version of an entity back as a new commit.", write),
+            *self.lifecycle_specs(),
         ]
         out = {}
         for fn, description, hints in specs:

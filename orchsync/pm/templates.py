@@ -52,6 +52,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "adr": ("ADR.md",),
     "bug": ("BUG.md",),
     "session": ("SESSION.md",),
+    "agent": ("PROFILE.yml",),  # -> delegation/agents/<name>.yml
 }
 REPO_TEMPLATES = f"{DELEGATION}/.templates"
 MANIFEST = "template.yml"

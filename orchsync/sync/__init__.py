@@ -101,6 +101,12 @@ class _Change:
     old_link: bool = False  # the committed version is a symbolic link
 
 
+def _git_user(store: GitStore) -> str | None:
+    """git's user.name: who the daemon (or a command run without --actor) acts for."""
+    config = store.git.config
+    return (str(config["user.name"]).strip() or None) if "user.name" in config else None
+
+
 def git_blob_id(data: bytes) -> str:
     """The id git gives these bytes as a blob, computed without git (sha1 of header + data)."""
     h = hashlib.sha1(b"blob %d\x00" % len(data))
@@ -115,7 +121,7 @@ class SyncOptions:
     Write commands hand these to a running daemon as they are (`watch.client.OPTIONS`).
     """
 
-    actor: str | None = None  # `Orchsync-Agent`; default: `actor` in orchsync.yml
+    actor: str | None = None  # `Orchsync-Agent`; default: `actor` in orchsync.yml, else user.name
     session: str | None = None  # `Orchsync-Session`
     subject: str | None = None  # the commit's first line; default: made from the events
     dry_run: bool = False  # say what would be committed, commit nothing
@@ -166,6 +172,8 @@ class Syncer:
         try:
             with repo_lock(repo, options.lock_timeout):
                 store = GitStore(repo, config.target_ref)
+                if not options.actor:  # every snapshot names its actor: else git's user.name
+                    options = replace(options, actor=_git_user(store))
                 reason = store.blocked_reason(options.allow_unborn)
                 if reason:
                     _write_status(repo, blocked=reason, pending=wanted)
