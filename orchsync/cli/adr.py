@@ -63,7 +63,7 @@ def list_(repo: Repo, fmt: str) -> None:
 
 @adr.command("status")
 @click.argument("adr_key", metavar="ADR")
-@click.argument("status", type=click.Choice(ADR_STATUSES))
+@click.argument("status", metavar="STATUS", type=click.Choice(ADR_STATUSES))
 @click.option(
     "--superseded-by",
     metavar="ADR",

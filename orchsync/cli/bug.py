@@ -87,7 +87,7 @@ _EXPECT = click.option(
 
 @bug.command("status")
 @_BUG
-@click.argument("status", type=click.Choice(BUG_STATUSES))
+@click.argument("status", metavar="STATUS", type=click.Choice(BUG_STATUSES))
 @_NOTE
 @_EXPECT
 @write_options

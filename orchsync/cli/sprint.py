@@ -86,7 +86,7 @@ def create(
 
 @sprint.command("status")
 @_SPRINT
-@click.argument("status", type=click.Choice(SPRINT_STATUSES))
+@click.argument("status", metavar="STATUS", type=click.Choice(SPRINT_STATUSES))
 @_FORCE
 @_EXPECT
 @write_options

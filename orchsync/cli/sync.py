@@ -15,19 +15,26 @@ from orchsync.repo import Repo
     is_flag=True,
     help="Also install the front-matter merge driver (.git/config + .gitattributes).",
 )
+@click.option(
+    "--agent",
+    metavar="NAME",
+    help="Also write a default agent profile delegation/agents/NAME.yml.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @repo_option
-def init(repo: Repo, merge_driver: bool, dry_run: bool, as_json: bool) -> None:
+def init(repo: Repo, merge_driver: bool, agent: str | None, dry_run: bool, as_json: bool) -> None:
     """Set a repository up: runtime folder, default config, first snapshot commit."""
     from orchsync.pm.setup import init as do_init
 
-    result = do_init(repo, merge_driver=merge_driver, dry_run=dry_run)
+    result = do_init(repo, merge_driver=merge_driver, dry_run=dry_run, agent=agent)
     if as_json:
         emit_json(result)
         return
     for action in result["actions"]:
         click.echo(("would: " if dry_run else "") + action)
+    for hint in result["hints"]:
+        click.echo(f"hint: {hint}", err=True)
 
 
 @click.command()

@@ -25,10 +25,10 @@ from orchsync.pm.common import (
     valid_code,
     write_new,
 )
-from orchsync.pm.templates import find_template
+from orchsync.pm.templates import Template, find_template
 from orchsync.repo import Repo
 
-__all__ = ["agent_profiles", "create_agent", "profile_path"]
+__all__ = ["agent_profiles", "create_agent", "init_profile", "profile_path", "write_profile"]
 
 MAX_ITEMS = 100
 MAX_TEXT = 500
@@ -73,36 +73,22 @@ def create_agent(
     `role` defaults to a title made from the name (`backend-engineer` -> "Backend engineer").
     Every value is written as quoted YAML when it needs to be, so no text can add keys.
     """
-    name = valid_code(name, "agent name")
-    values = check_variables(variables)
-    own = sorted(
-        set(values) & {"name", "role", "model", "description", "capabilities", "tools_allowed"}
-    )
-    if own:
-        raise UsageError(f"--set {own[0]}=...: use the command's own option for it")
-    tmpl = find_template(repo, "agent", template)
     actor = actor or default_actor(repo)
-    path = profile_path(name)
-    values |= base_variables(actor, session) | {
-        "id": name,
-        "code": name,
-        "name": name,
-        "role": _text(role, "--role") or title_from_id(name),
-        "model": _text(model, "--model"),
-        "description": _text(description, "--description"),
-        "capabilities": _items(capabilities, "--capability"),
-        "tools_allowed": _items(tools_allowed, "--tool"),
-    }
+    preflight(repo)
     with numbering_lock(repo):
-        existing = [n for n in agent_profiles(repo) if n.lower() == name.lower()]
-        if existing:
-            raise UsageError(
-                f"agent {existing[0]!r} already has a profile ({DELEGATION}/agents/{existing[0]}.yml); "
-                "edit that file, or pick another name"
-            )
-        files = render_checked(tmpl, values, {tmpl.files[0]: path})
-        preflight(repo)
-        write_new(repo, files)
+        path, tmpl = write_profile(
+            repo,
+            name,
+            template,
+            role=role,
+            model=model,
+            description=description,
+            capabilities=capabilities,
+            tools_allowed=tools_allowed,
+            variables=variables,
+            actor=actor,
+            session=session,
+        )
         result = PmResult(
             "agent.create",
             f"A:{name}",
@@ -118,6 +104,56 @@ def create_agent(
             session=session,
             subject=f"agent {name}: profile created from template {tmpl.ref}",
         )
+
+
+def write_profile(
+    repo: Repo,
+    name: str,
+    template: str = "default",
+    *,
+    role: str | None = None,
+    model: str | None = None,
+    description: str | None = None,
+    capabilities: Sequence[str] = (),
+    tools_allowed: Sequence[str] = (),
+    variables: Mapping[str, Any] | None = None,
+    actor: str | None = None,
+    session: str | None = None,
+    dry_run: bool = False,
+) -> tuple[str, Template]:
+    """Render and write the profile file (no sync: `init` puts it in its first snapshot).
+
+    Called under the numbering lock by `create_agent`. Returns (path, template).
+    """
+    name = valid_code(name, "agent name")
+    values = check_variables(variables)
+    own = sorted(
+        set(values) & {"name", "role", "model", "description", "capabilities", "tools_allowed"}
+    )
+    if own:
+        raise UsageError(f"--set {own[0]}=...: use the command's own option for it")
+    tmpl = find_template(repo, "agent", template)
+    path = profile_path(name)
+    values |= base_variables(actor, session) | {
+        "id": name,
+        "code": name,
+        "name": name,
+        "role": _text(role, "--role") or title_from_id(name),
+        "model": _text(model, "--model"),
+        "description": _text(description, "--description"),
+        "capabilities": _items(capabilities, "--capability"),
+        "tools_allowed": _items(tools_allowed, "--tool"),
+    }
+    existing = [n for n in agent_profiles(repo) if n.lower() == name.lower()]
+    if existing:
+        raise UsageError(
+            f"agent {existing[0]!r} already has a profile ({DELEGATION}/agents/{existing[0]}.yml); "
+            "edit that file, or pick another name"
+        )
+    files = render_checked(tmpl, values, {tmpl.files[0]: path})
+    if not dry_run:
+        write_new(repo, files)
+    return path, tmpl
 
 
 def _text(value: str | None, what: str) -> str | None:
@@ -136,3 +172,17 @@ def _items(values: Sequence[str], what: str) -> list[str]:
     if len(out) > MAX_ITEMS:
         raise UsageError(f"{what}: at most {MAX_ITEMS} of them")
     return list(dict.fromkeys(out))
+
+
+def init_profile(
+    repo: Repo, name: str | None, actor: str | None, dry_run: bool, actions: list[str]
+) -> list[str]:
+    """`orchsync init`'s offer of one profile: written when `name` is given (the first
+    snapshot then holds it); else, in a tree with no profile, a hint (returned) says how."""
+    if name is not None:
+        path, _tmpl = write_profile(repo, name, actor=actor, dry_run=dry_run)
+        actions.append(f"wrote {path} (agent profile)")
+        return []
+    if agent_profiles(repo):
+        return []
+    return ["no agent profile yet: `orchsync agent create NAME` makes one from a template"]
