@@ -1,0 +1,166 @@
+"""What a new user tripped over (issue 16, items 3 to 8), one test (or a few) for each.
+
+3. revisions and content hashes are read the same way by every command;
+4. every commit names its actor;
+5. invalid rows are marked in listings;
+6. template placeholders are flagged by `check` and left out of AGENT INIT;
+7. `events --follow` prints rows under its header, and JSON Lines with --json;
+8. the smaller ones: unknown filter values, plurals, titles from ids, session timestamps,
+   SQL errors, help texts, `log` order, completion, template paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import SPRINT, commit_all, git, new_task, set_status, task_path, trailers, write
+
+from orchsync.repo import find_repo
+from orchsync.sync import sync
+
+T3 = "T:phase-3-template-generation"
+PHASE3 = task_path("phase-3-template-generation")
+
+
+def head(repo: Path, rev: str = "HEAD") -> str:
+    return git(repo, "rev-parse", rev).strip()
+
+
+def sha(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def snapshot(repo: Path, **options):
+    return sync(find_repo(repo), **options)
+
+
+# --- 3. one reading of revisions and content hashes ------------------------------------------
+
+
+@pytest.fixture
+def versions(example_repo) -> Path:
+    """phase-3 pending (the example tree), then in_progress, then blocked: three versions."""
+    set_status(example_repo, PHASE3, "in_progress")
+    snapshot(example_repo, actor="dev")
+    set_status(example_repo, PHASE3, "blocked")
+    snapshot(example_repo, actor="dev")
+    return example_repo
+
+
+def test_a_short_content_hash_from_log_works_in_rollback_show_and_replay(orchsync, versions):
+    in_progress = git(versions, "show", f"HEAD~1:{PHASE3}")
+    digest = sha(in_progress)
+    (newest, middle, _first) = json.loads(orchsync(versions, "log", T3, "--json").stdout)
+    assert middle["hash"] == digest  # what `log` shows is what the others take
+
+    shown = orchsync(versions, "show", T3, "--hash", digest[:4])
+    replayed = json.loads(orchsync(versions, "replay", T3, "--since", digest[:8], "--json").stdout)
+    since = json.loads(orchsync(versions, "log", T3, "--since", digest[:8], "--json").stdout)
+    rolled = orchsync(versions, "rollback", T3, "--to", digest[:8])
+
+    assert shown.stdout == in_progress
+    assert [v["commit"] for v in replayed] == [newest["commit"]]
+    assert [v["commit"] for v in since] == [newest["commit"]]
+    assert rolled.exit_code == 0, rolled.output
+    assert sha((versions / PHASE3).read_bytes()) == digest
+
+
+def test_a_short_commit_id_works_in_show_rollback_and_replay(orchsync, versions):
+    first = head(versions, "HEAD~2")
+    pending = git(versions, "show", f"HEAD~2:{PHASE3}")
+
+    shown = orchsync(versions, "show", T3, "--at", first[:7])
+    replayed = json.loads(orchsync(versions, "replay", T3, "--since", first[:8], "--json").stdout)
+    rolled = orchsync(versions, "rollback", T3, "--to", first[:8])
+
+    assert shown.stdout == pending
+    assert len(replayed) == 2
+    assert rolled.exit_code == 0, rolled.output
+    assert (versions / PHASE3).read_text() == pending
+
+
+def _colliding_texts() -> tuple[str, str, str]:
+    """Two TASK.md texts whose sha256 share their first 4 hex digits, and that prefix."""
+    seen: dict[str, str] = {}
+    for n in range(100_000):
+        text = f"---\ntitle: Colliding {n}\nstatus: pending\n---\n"
+        prefix = sha(text)[:4]
+        if prefix in seen:
+            return seen[prefix], text, prefix
+        seen[prefix] = text
+    raise AssertionError("no collision")  # pragma: no cover - the birthday bound says ~300
+
+
+def test_an_ambiguous_prefix_lists_the_candidates(orchsync, example_repo):
+    one, two, prefix = _colliding_texts()
+    path = task_path("collide")
+    write(example_repo, path, one)
+    commit_all(example_repo, "one")
+    write(example_repo, path, two)
+    commit_all(example_repo, "two")
+
+    result = orchsync(example_repo, "show", "T:collide", "--hash", prefix)
+
+    assert result.exit_code == 2
+    message = result.stderr.removeprefix("Error: ")
+    assert message.startswith(
+        f"'{prefix}' is ambiguous: content sha256:{sha(two)[:16]} ({path} at "
+    )
+    assert (
+        f"content sha256:{sha(one)[:16]} ({path} at {head(example_repo, 'HEAD~1')[:12]})" in message
+    )
+    assert message.endswith("; give more digits\n")
+    longer = orchsync(example_repo, "show", "T:collide", "--hash", sha(one)[:8])
+    assert longer.stdout == one
+
+
+def test_too_short_or_unknown_prefixes_say_so(orchsync, versions):
+    assert orchsync(versions, "rollback", T3, "--to", "abc").stderr == (
+        "Error: 'abc' is too short: give at least 4 hex digits\n"
+    )
+    unknown = orchsync(versions, "rollback", T3, "--to", "0123456789ab")
+    assert unknown.exit_code == 2
+    assert unknown.stderr == (
+        f"Error: no commit or content hash 0123456789ab of {T3} in the history of refs/heads/main\n"
+    )
+
+
+# --- 4. every commit names its actor ----------------------------------------------------------
+
+
+def test_a_rollback_without_a_daemon_names_gits_user(orchsync, versions):
+    orchsync(versions, "rollback", T3, "--to", "HEAD~2")
+
+    assert ("Orchsync-Agent", "Test Author") in trailers(versions)
+    newest = json.loads(orchsync(versions, "log", T3, "--json").stdout)[0]
+    assert newest["agent"] == "Test Author"
+
+
+def test_a_plain_sync_names_the_configured_actor_else_gits_user(orchsync, example_repo):
+    set_status(example_repo, PHASE3, "in_progress")
+    orchsync(example_repo, "sync")
+    assert ("Orchsync-Agent", "Test Author") in trailers(example_repo)
+
+    config = example_repo / "delegation/orchsync.yml"
+    config.write_text(config.read_text() + "actor: ci-bot\n")
+    set_status(example_repo, PHASE3, "blocked")
+    orchsync(example_repo, "sync")
+    assert ("Orchsync-Agent", "ci-bot") in trailers(example_repo)
+    events = json.loads(orchsync(example_repo, "events", "--entity", T3, "--json").stdout)
+    assert events[-1]["agent"] == "ci-bot"
+
+
+@pytest.mark.slow
+def test_the_daemon_names_gits_user_on_its_own_commits(example_repo, daemon):
+    from conftest import wait_for
+
+    daemon(example_repo)
+    before = head(example_repo)
+    set_status(example_repo, PHASE3, "in_progress")
+
+    wait_for(lambda: head(example_repo) != before, timeout=30, what="the daemon's commit")
+    assert ("Orchsync-Agent", "Test Author") in trailers(example_repo)
