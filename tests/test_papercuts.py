@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import pytest
-from conftest import SPRINT, commit_all, git, new_task, set_status, task_path, trailers, write
+from conftest import commit_all, git, set_status, task_path, trailers, write
 
 from orchsync.repo import find_repo
 from orchsync.sync import sync
