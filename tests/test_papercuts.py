@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git, set_status, task_path, trailers, write
+from conftest import SPRINT, commit_all, git, set_status, task_path, trailers, write
 
 from orchsync.repo import find_repo
 from orchsync.sync import sync
@@ -163,3 +163,114 @@ def test_the_daemon_names_gits_user_on_its_own_commits(example_repo, daemon):
 
     wait_for(lambda: head(example_repo) != before, timeout=30, what="the daemon's commit")
     assert ("Orchsync-Agent", "Test Author") in trailers(example_repo)
+
+
+# --- 5. invalid rows are marked ----------------------------------------------------------------
+
+
+def test_a_broken_task_is_marked_invalid_in_the_table_with_a_footer(orchsync, example_repo):
+    text = (example_repo / PHASE3).read_text()
+    write(example_repo, PHASE3, text.replace("status: pending", "status: [pending", 1))
+    orchsync(example_repo, "sync")
+
+    table = orchsync(example_repo, "tasks").stdout.splitlines()
+    rows = json.loads(orchsync(example_repo, "tasks", "--json").stdout)
+
+    assert table[0].startswith("!  task ")
+    assert [line[:3] for line in table[2:-1]] == ["   "] * 5 + ["!  "]
+    assert table[-2].startswith("!  phase-3-template-generation  ")
+    assert table[-1] == (
+        "! 1 file is invalid: the row shows what could be read; `orchsync check` says what is wrong"
+    )
+    assert [r["task"] for r in rows if not r["valid"]] == ["phase-3-template-generation"]
+    assert orchsync(example_repo, "tasks", "--format", "csv").stdout.startswith("task,")
+
+
+def test_invalid_adrs_bugs_and_sprints_are_marked_too(orchsync, example_repo):
+    adr = "delegation/adr/ADR-001-files-are-the-truth.md"
+    bug = "delegation/backlog/BUG-0001-crlf-task-files-show-spurious-diffs.md"
+    sprint = f"delegation/sprints/{SPRINT}/SPRINT.md"
+    for path in (adr, bug, sprint):
+        text = (example_repo / path).read_text()
+        write(example_repo, path, text.replace("status: ", "status: [", 1))
+    orchsync(example_repo, "sync")
+
+    for args in (("adr", "list"), ("bug", "list"), ("sprints",)):
+        lines = orchsync(example_repo, *args).stdout.splitlines()
+        assert lines[2].startswith("!  "), args
+        assert lines[-1].startswith("! 1 file is invalid: "), args
+
+
+def test_valid_listings_look_as_before(orchsync, example_repo):
+    assert orchsync(example_repo, "tasks").stdout.startswith("task ")
+    assert "invalid" not in orchsync(example_repo, "tasks").stdout
+
+
+# --- 6. template placeholders ------------------------------------------------------------------
+
+
+def test_check_warns_of_untouched_placeholders_and_exits_0(orchsync, example_repo):
+    orchsync(example_repo, "sprint", "create", "--id", "fresh")
+    orchsync(example_repo, "task", "create", "--sprint", "fresh", "--id", "t1")
+
+    result = orchsync(example_repo, "check", "delegation/sprints/fresh")
+
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        "delegation/sprints/fresh/SPRINT.md:15: placeholder: section 'Goal' has only the "
+        'template\'s placeholder ("What this sprint delivers, in one or two sentences."); '
+        "write it or delete the line (warning)"
+    )
+    assert len(lines) == 9 and all(line.endswith("(warning)") for line in lines)
+    assert result.stderr == "4 files checked, 0 errors, 9 warnings\n"
+
+
+def test_writing_a_section_answers_its_placeholder(orchsync, example_repo):
+    orchsync(example_repo, "sprint", "create", "--id", "fresh")
+    path = "delegation/sprints/fresh/SPRINT.md"
+    text = (example_repo / path).read_text()
+    marker = "<!-- placeholder: What this sprint delivers, in one or two sentences. -->\n"
+    write(example_repo, path, text.replace(marker, marker + "\nShip the cache.\n"))
+
+    lines = orchsync(example_repo, "check", path).stdout
+
+    assert "'Goal'" not in lines and "'Context'" in lines
+
+
+def test_the_example_tree_has_no_placeholder(orchsync, example_repo):
+    result = orchsync(example_repo, "check")
+    assert (result.exit_code, result.stdout) == (0, "")
+
+
+def test_agent_init_leaves_placeholders_out_and_says_so(orchsync, example_repo, agent_init):
+    orchsync(example_repo, "sprint", "create", "--id", "fresh", "--set", "goal=Ship the cache")
+    orchsync(example_repo, "task", "create", "--sprint", "fresh", "--id", "t1")
+
+    sprint = agent_init(example_repo, "S:fresh")
+    task = agent_init(example_repo, "T:t1")
+    markdown = orchsync(example_repo, "agent", "init", "S:fresh").stdout
+
+    assert sprint["sprint"]["goal"] == "Ship the cache"
+    assert "placeholder" not in sprint["sprint"]["body"]
+    assert "Ship the cache" in sprint["sprint"]["body"]
+    assert sprint["warnings"] == [
+        "delegation/sprints/fresh/SPRINT.md: 4 template placeholders left out (sections nobody "
+        "has written yet; `orchsync check` lists them)"
+    ]
+    assert "placeholder" not in task["task"]["body"]
+    assert task["task"]["objectives"] == []
+    assert "<!--" not in markdown and "4 template placeholders left out" in markdown
+
+
+def test_placeholders_in_code_fences_are_text():
+    from orchsync.parse.placeholders import find, strip
+
+    text = (
+        "# T\n\n```\n<!-- placeholder: an example -->\n```\n\n## Next\n\n<!-- placeholder: x -->\n"
+    )
+
+    found = find(text)
+
+    assert [(p.line, p.section, p.hint, p.untouched) for p in found] == [(9, "Next", "x", True)]
+    assert strip(text) == (text.replace("<!-- placeholder: x -->\n", ""), 1)

@@ -143,7 +143,7 @@ def test_the_text_output_is_the_same_through_the_daemon(orchsync, daemon, exampl
     sha = head(example_repo)
     assert result.exit_code == 0
     assert result.stdout == (
-        f"committed {sha[:12]}: task phase-4-agent-init: pending -> blocked (1 files)\n"
+        f"committed {sha[:12]}: task phase-4-agent-init: pending -> blocked (1 file)\n"
     )
     assert handed_over(example_repo, sha)
 

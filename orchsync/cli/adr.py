@@ -58,7 +58,9 @@ def list_(repo: Repo, fmt: str) -> None:
     """List ADRs by number."""
     from orchsync import pm
 
-    render_rows(pm.list_adrs(repo), fmt, ["id", "status", "date", "title", "path"])
+    render_rows(
+        pm.list_adrs(repo), fmt, ["id", "status", "date", "title", "path"], mark_invalid=True
+    )
 
 
 @adr.command("status")

@@ -75,7 +75,12 @@ def list_(repo: Repo, fmt: str) -> None:
     """List bugs by number."""
     from orchsync import pm
 
-    render_rows(pm.list_bugs(repo), fmt, ["id", "priority", "status", "sprint", "title", "path"])
+    render_rows(
+        pm.list_bugs(repo),
+        fmt,
+        ["id", "priority", "status", "sprint", "title", "path"],
+        mark_invalid=True,
+    )
 
 
 _BUG = click.argument("bug_key", metavar="BUG")

@@ -85,9 +85,14 @@ def render_rows(
     fmt: str,
     columns: Iterable[str] | None = None,
     empty: str = "(none)",
+    *,
+    mark_invalid: bool = False,
 ) -> None:
     """Render a list of dicts as a table, CSV or a JSON array: the one renderer of listings."""
-    click.echo(format_rows(rows, fmt, columns, empty), nl=False)
+    click.echo(format_rows(rows, fmt, columns, empty, mark_invalid=mark_invalid), nl=False)
+
+
+INVALID_MARK = "!"
 
 
 def format_rows(
@@ -95,8 +100,25 @@ def format_rows(
     fmt: str,
     columns: Iterable[str] | None = None,
     empty: str = "(none)",
+    *,
+    mark_invalid: bool = False,
 ) -> str:
-    """The text `render_rows` prints (so a cached answer can be stored already rendered)."""
+    """The text `render_rows` prints (so a cached answer can be stored already rendered).
+
+    `mark_invalid`: in a table, rows whose `valid` is false get a `!` in a first column, and
+    a footer says how many and where to read why (CSV and JSON keep `valid` as data).
+    """
+    bad = sum(1 for r in rows if r.get("valid") is False) if mark_invalid else 0
+    if bad and fmt == "table":
+        marked = [
+            {INVALID_MARK: INVALID_MARK if r.get("valid") is False else "", **r} for r in rows
+        ]
+        cols = [INVALID_MARK, *(columns if columns is not None else list(rows[0]))]
+        files = "file is" if bad == 1 else "files are"
+        return format_rows(marked, fmt, cols, empty) + (
+            f"{INVALID_MARK} {bad} {files} invalid: the row shows what could be read; "
+            "`orchsync check` says what is wrong\n"
+        )
     cols = list(columns) if columns is not None else (list(rows[0]) if rows else [])
     if fmt == "json":
         return json.dumps(list(rows), indent=2, default=str, ensure_ascii=False) + "\n"

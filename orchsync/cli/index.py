@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from orchsync.cli.common import emit_json, format_rows, output_options, render_rows, repo_option
+from orchsync.cli.common import (
+    emit_json,
+    format_rows,
+    output_options,
+    plural,
+    render_rows,
+    repo_option,
+)
 from orchsync.query.answers import cached
 from orchsync.query.freshness import parse_since
 from orchsync.repo import Repo
@@ -64,8 +71,12 @@ def reindex(repo: Repo, from_files: bool, as_json: bool) -> None:
         emit_json(summary)
     else:
         click.echo(
-            f"indexed {result.files} files"
-            + ("" if from_files else f", {result.commits} commits, {result.events} events")
+            f"indexed {plural(result.files, 'file')}"
+            + (
+                ""
+                if from_files
+                else f", {plural(result.commits, 'commit')}, {plural(result.events, 'event')}"
+            )
             + f" in {elapsed:.2f} s"
         )
 
@@ -108,7 +119,7 @@ def tasks(
 
         with query.reader(repo, at=at) as con:
             rows = query.tasks(con, **params)
-        return format_rows(rows, fmt, columns, empty="no tasks")
+        return format_rows(rows, fmt, columns, empty="no tasks", mark_invalid=True)
 
     # Stored rendered: at 100,000 tasks re-serializing the rows cost more than reading them.
     click.echo(cached(repo, "tasks-text", {**params, "at": at, "fmt": fmt}, compute), nl=False)
@@ -136,6 +147,7 @@ def sprints(repo: Repo, status: str | None, at: str | None, fmt: str) -> None:
         if fmt == "json"
         else ["sprint", "status", "tasks", "completed", "in_progress", "blocked", "title"],
         empty="no sprints",
+        mark_invalid=True,
     )
 
 
@@ -245,7 +257,7 @@ def events_archive(ctx: click.Context, before: str, as_json: bool) -> None:
         emit_json(result)
     else:
         click.echo(
-            f"archived {result['archived']} events"
+            f"archived {plural(result['archived'], 'event')}"
             + (f" to {result['file']}" if result["file"] else "")
         )
 
@@ -306,7 +318,7 @@ def query(
     columns, rows = result["columns"], result["rows"]
     render_rows([dict(zip(columns, r, strict=True)) for r in rows], fmt, columns, empty="(no rows)")
     if result["truncated"]:
-        click.echo(f"(stopped at {len(rows)} rows: --limit {limit})", err=True)
+        click.echo(f"(stopped at {plural(len(rows), 'row')}: --limit {limit})", err=True)
 
 
 @click.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from orchsync.cli.common import emit_json, repo_option
+from orchsync.cli.common import emit_json, plural, repo_option
 from orchsync.errors import ExitCode
 from orchsync.repo import Repo
 
@@ -77,7 +77,7 @@ def sync(
             if dry_run
             else f"committed {result.commit[:12] if result.commit else ''}"
         )
-        click.echo(f"{verb}: {result.subject} ({len(result.files)} files)")
+        click.echo(f"{verb}: {result.subject} ({plural(len(result.files), 'file')})")
         for parsed in result.invalid:
             for d in parsed.diagnostics:
                 click.echo(f"invalid: {d}", err=True)
@@ -164,7 +164,11 @@ def fix_ids(
     if not result["renames"]:
         click.echo("no duplicate ids")
     for r in result["renames"]:
-        refs = f" (and depends_on in {len(r['references'])} tasks)" if r["references"] else ""
+        refs = (
+            f" (and depends_on in {plural(len(r['references']), 'task')})"
+            if r["references"]
+            else ""
+        )
         click.echo(
             f"{'would rename' if dry_run else 'renamed'} {r['kind']} {r['old']} -> {r['new']}: "
             f"{r['old_path']} -> {r['new_path']}{refs}"
