@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 from pathlib import Path
 
@@ -274,3 +275,87 @@ def test_placeholders_in_code_fences_are_text():
 
     assert [(p.line, p.section, p.hint, p.untouched) for p in found] == [(9, "Next", "x", True)]
     assert strip(text) == (text.replace("<!-- placeholder: x -->\n", ""), 1)
+
+
+# --- 7. events --follow --------------------------------------------------------------------------
+
+
+def _follow(repo: Path, *args: str, lines: int, change) -> list[str]:
+    """Run `orchsync events --follow ARGS` as a child process, make `change()` once the first
+    `lines` lines are out, and return every line printed until one more arrives."""
+    import subprocess
+    import sys
+    import time
+
+    from conftest import GIT_ENV
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchsync", "--repo", str(repo), "events", "--follow", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=GIT_ENV,
+    )
+    try:
+        assert proc.stdout is not None
+        got = [proc.stdout.readline() for _ in range(lines)]
+        change()
+        deadline = time.monotonic() + 60
+        got.append(proc.stdout.readline())  # blocks until the followed event is printed
+        assert time.monotonic() < deadline
+        return [line.rstrip("\n") for line in got]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_follow_prints_rows_under_its_header(example_repo):
+    def change() -> None:
+        set_status(example_repo, PHASE3, "in_progress")
+        snapshot(example_repo, actor="dev")
+
+    lines = _follow(example_repo, "--limit", "1", "--type", "task.*", lines=3, change=change)
+
+    header, rule, first, followed = lines
+    starts = [m.start() for m in re.finditer(r"\S+", header)]
+    assert header.split() == [
+        "emitted_at",
+        "event_type",
+        "entity_type",
+        "entity_code",
+        "agent",
+        "session_key",
+        "commit",
+    ]
+    assert [m.start() for m in re.finditer(r"-+", rule)] == starts
+    cells = followed.split()
+    assert cells[1:5] == [
+        "orchestration.task.status_updated",
+        "task",
+        "phase-3-template-generation",
+        "dev",
+    ]
+    assert followed.index("orchestration.task") == starts[1]
+    assert followed.index("phase-3-template-generation") == starts[3]
+    assert followed.index(" dev ") + 1 == starts[4]
+    assert cells[-1] == head(example_repo)[:12] and followed.rindex(cells[-1]) == starts[6]
+
+
+def test_follow_json_is_json_lines_from_the_first_line(example_repo):
+    def change() -> None:
+        set_status(example_repo, PHASE3, "blocked")
+        snapshot(example_repo)
+
+    lines = _follow(
+        example_repo, "--json", "--limit", "2", "--type", "task.*", lines=2, change=change
+    )
+
+    events = [json.loads(line) for line in lines]  # each line is one JSON object
+    assert [type(e) for e in events] == [dict, dict, dict]
+    assert events[-1]["event_type"] == "orchestration.task.status_updated"
+    assert events[-1]["payload"] == {"from": "pending", "to": "blocked"}
+
+
+def test_a_listing_without_follow_stays_a_json_array(orchsync, example_repo):
+    out = orchsync(example_repo, "events", "--limit", "2", "--json").stdout
+    assert isinstance(json.loads(out), list) and out.startswith("[\n")

@@ -75,8 +75,7 @@ def test_a_status_change_is_one_commit_whose_trailers_git_reads_back(orchsync, e
     sha = head(example_repo)
     assert result.exit_code == 0
     assert result.stdout == (
-        f"committed {sha[:12]}: task phase-3-template-generation: pending -> in_progress"
-        " (1 file)\n"
+        f"committed {sha[:12]}: task phase-3-template-generation: pending -> in_progress (1 file)\n"
     )
     assert committed_paths(example_repo) == [PHASE3]
     parsed = trailers(example_repo)

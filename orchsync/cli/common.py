@@ -18,6 +18,7 @@ __all__ = [
     "complete_sprint",
     "complete_task",
     "emit_json",
+    "fixed_row",
     "format_rows",
     "get_repo",
     "output_options",
@@ -142,6 +143,12 @@ def format_rows(
         for r in cells
     ]
     return "\n".join(lines) + "\n"
+
+
+def fixed_row(row: dict[str, Any], columns: Sequence[str], widths: Sequence[int]) -> str:
+    """One table line with the given column widths (longer values are clipped with `…`)."""
+    cells = [_clip(_cell(row.get(c)), w).ljust(w) for c, w in zip(columns, widths, strict=True)]
+    return "  ".join(cells).rstrip()
 
 
 def _cell(value: Any) -> str:

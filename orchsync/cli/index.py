@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any
@@ -10,6 +11,7 @@ import click
 
 from orchsync.cli.common import (
     emit_json,
+    fixed_row,
     format_rows,
     output_options,
     plural,
@@ -199,13 +201,18 @@ def events(
             return query.events(con, since=since, limit=limit or None, **filters)
 
     rows = cached(repo, "events", {**filters, "since": since, "limit": limit}, compute)
-    _print_events(rows, fmt)
     if not follow:
+        render_rows(_event_rows(rows, fmt), fmt, _EVENT_COLUMNS, empty="no events")
         return
+    out = _EventStream(fmt)
+    out.write(rows)
     from orchsync import query
 
     seen = {r["id"] for r in rows}
     last = rows[-1]["emitted_at"] if rows else None
+    if last is not None:  # events of that last second left out by --limit are not new
+        with query.reader(repo) as con:
+            seen.update(r["id"] for r in query.events(con, since=last, limit=None, **filters))
     try:
         while True:
             time.sleep(0.5)
@@ -215,30 +222,71 @@ def events(
             if new:
                 seen.update(r["id"] for r in new)
                 last = new[-1]["emitted_at"]
-                _print_events(new, fmt, header=False)
+                out.write(new)
     except KeyboardInterrupt:
         return
 
 
-def _print_events(rows: list[dict], fmt: str, header: bool = True) -> None:
-    if fmt == "json":
-        for value in [rows] if header else rows:  # --follow prints one JSON object per event
-            emit_json(value)
-        return
-    if fmt == "table" and not header:
+# The table of events: these columns, at least these widths (a followed stream keeps the
+# widths of its header, so every row lines up under it, however late it comes).
+_EVENT_WIDTHS = {
+    "emitted_at": 19,
+    "event_type": 40,
+    "entity_type": 11,
+    "entity_code": 28,
+    "agent": 16,
+    "session_key": 20,
+    "commit": 12,
+}
+_EVENT_COLUMNS = list(_EVENT_WIDTHS)
+
+
+def _event_rows(rows: list[dict], fmt: str) -> list[dict]:
+    """Rows as listed: in a table the commit is shortened like git's, a file shows its path."""
+    if fmt != "table":
+        return rows
+    return [
+        {
+            **r,
+            "entity_code": r.get("entity_code") or r.get("path"),
+            "commit": (r.get("commit") or "")[:12],
+        }
+        for r in rows
+    ]
+
+
+class _EventStream:
+    """`events --follow`: a table whose rows keep its header's widths, CSV with one header,
+    or JSON Lines (one event per line, from the first line on)."""
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self.started = False
+        self.widths: list[int] = []
+
+    def write(self, rows: list[dict]) -> None:
+        if self.fmt == "json":
+            for r in rows:
+                click.echo(json.dumps(r, default=str, ensure_ascii=False))
+        elif self.fmt == "csv":
+            lines = format_rows(rows or [{}], "csv", _EVENT_COLUMNS).splitlines(keepends=True)
+            click.echo("".join(lines[1 if self.started else 0 : None if rows else 1]), nl=False)
+        else:
+            self._table(_event_rows(rows, "table"))
+        self.started = True
+
+    def _table(self, rows: list[dict]) -> None:
+        if not self.started:
+            self.widths = [
+                min(60, max(_EVENT_WIDTHS[c], *(len(str(r.get(c) or "")) for r in rows[:200])))
+                if rows
+                else _EVENT_WIDTHS[c]
+                for c in _EVENT_COLUMNS
+            ]
+            click.echo(fixed_row({c: c for c in _EVENT_COLUMNS}, _EVENT_COLUMNS, self.widths))
+            click.echo("  ".join("-" * w for w in self.widths))
         for r in rows:
-            click.echo(
-                f"{r['emitted_at']}  {r['event_type']}  {r['entity_code'] or r['path'] or ''}  {r['agent'] or ''}"
-            )
-        return
-    render_rows(
-        rows,
-        fmt,
-        ["emitted_at", "event_type", "entity_type", "entity_code", "agent", "session_key", "commit"]
-        if fmt == "table"
-        else None,
-        empty="no events",
-    )
+            click.echo(fixed_row(r, _EVENT_COLUMNS, self.widths))
 
 
 @events.command("archive")
