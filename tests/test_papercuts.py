@@ -359,3 +359,154 @@ def test_follow_json_is_json_lines_from_the_first_line(example_repo):
 def test_a_listing_without_follow_stays_a_json_array(orchsync, example_repo):
     out = orchsync(example_repo, "events", "--limit", "2", "--json").stdout
     assert isinstance(json.loads(out), list) and out.startswith("[\n")
+
+
+# --- 8. the smaller ones -------------------------------------------------------------------------
+
+
+def test_an_unknown_filter_value_is_an_error_naming_the_known_ones(orchsync, example_repo):
+    sprint = orchsync(example_repo, "tasks", "--sprint", "nope")
+    agent = orchsync(example_repo, "tasks", "--agent", "nobody")
+    empty = orchsync(example_repo, "tasks", "--sprint", SPRINT, "--status", "blocked")
+
+    assert (sprint.exit_code, sprint.stdout) == (2, "")
+    assert sprint.stderr == f"Error: unknown sprint 'nope'; sprints: {SPRINT}\n"
+    assert agent.exit_code == 2
+    assert agent.stderr == (
+        "Error: unknown agent 'nobody'; agents: backend-engineer, qa-engineer, tech-writer\n"
+    )
+    assert (empty.exit_code, empty.stdout) == (0, "no tasks\n")  # known values, no match
+
+
+def test_the_mcp_tasks_tool_refuses_unknown_values_too(example_repo):
+    from test_mcp import fails, run
+
+    async def body(s):
+        return await fails(s, "tasks", status="done"), await fails(s, "tasks", sprint="nope")
+
+    status, sprint = run(example_repo, body, tools="core")
+    assert "unknown status 'done'; valid: pending, in_progress, completed, blocked" in status
+    assert f"unknown sprint 'nope'; sprints: {SPRINT}" in sprint
+
+
+def test_counts_are_singular_for_one(orchsync, example_repo):
+    set_status(example_repo, PHASE3, "in_progress")
+    synced = orchsync(example_repo, "sync")
+    checked = orchsync(example_repo, "check", PHASE3)
+
+    assert synced.stdout.endswith(" (1 file)\n")
+    assert checked.stderr == "1 file checked, 0 errors\n"
+
+
+def test_session_files_quote_both_timestamps_alike(orchsync, example_repo, session_cmd):
+    started = session_cmd(example_repo, "start", "T:phase-3", "--agent", "qa-engineer")
+    key = started["key"]
+    session_cmd(example_repo, "end", key)
+
+    text = (example_repo / f"delegation/sessions/{key}.md").read_text()
+    stamps = re.findall(r"^(started_at|ended_at): (.*)$", text, re.MULTILINE)
+    assert [name for name, _ in stamps] == ["started_at", "ended_at"]
+    assert all(re.fullmatch(r'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"', value) for _, value in stamps)
+
+
+def test_sql_errors_are_one_line_and_know_the_view_names(orchsync, example_repo):
+    wrong = orchsync(example_repo, "query", "SELECT task_code FROM tasks")
+    typo = orchsync(example_repo, "query", "SELEC 1")
+
+    assert wrong.exit_code == 2 and wrong.stdout == ""
+    assert wrong.stderr.count("\n") == 1 and "Traceback" not in wrong.stderr
+    assert wrong.stderr.startswith(
+        'Error: SQL error: Referenced column "task_code" not found in FROM clause (candidates: '
+    )
+    assert wrong.stderr.endswith("; line 1; tasks.code is orchestration_tasks.task_code)\n")
+    assert typo.stderr == 'Error: SQL error: syntax error at or near "SELEC" (line 1)\n'
+    view = orchsync(example_repo, "query", "SELECT task_code FROM orchestration_tasks LIMIT 1")
+    assert view.exit_code == 0  # the seed's view keeps its column names
+
+
+def test_init_shows_progress_on_a_terminal_only(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from conftest import GIT_ENV, init_repo, new_task
+
+    repo = init_repo(tmp_path / "fresh")
+    for n in range(3):
+        new_task(repo, f"t{n}", sprint="s1")
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchsync", "--repo", str(repo), "init"],
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=child,
+        env=GIT_ENV,
+    )
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(60)
+    os.close(main)
+
+    text = out.decode("utf-8", "replace")
+    assert proc.returncode == 0
+    assert "snapshot  [" in text and "100%" in text
+
+
+def _complete(repo: Path, words: str, shell: str = "bash") -> tuple[list[str], set[str]]:
+    """What the shell would offer for `words` (the last one being completed), and the
+    modules the completing process imported."""
+    import subprocess
+    import sys
+
+    from conftest import GIT_ENV
+
+    env = {
+        **GIT_ENV,
+        "_ORCHSYNC_COMPLETE": f"{shell}_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "orchsync"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+    return [line.split(",", 1)[1] for line in proc.stdout.splitlines()], imported
+
+
+def test_completion_offers_task_and_sprint_codes_without_heavy_imports(orchsync, example_repo):
+    tasks, imported = _complete(example_repo, "orchsync task status phase-")
+    sprints, _ = _complete(example_repo, "orchsync tasks --sprint orch")
+    keys, _ = _complete(example_repo, "orchsync agent init T:phase-3")
+
+    assert tasks == [
+        "phase-1-api-foundation",
+        "phase-2-event-system",
+        "phase-3-template-generation",
+        "phase-4-agent-init",
+        "phase-5-pm-commands",
+        "phase-6-integration",
+    ]
+    assert sprints == [SPRINT]
+    assert keys == ["T:phase-3-template-generation"]
+    assert not imported & {"duckdb", "pygit2", "jinja2", "mcp"}
+
+
+def test_completion_prints_a_script_for_each_shell(orchsync, example_repo):
+    for shell in ("bash", "zsh", "fish"):
+        script = orchsync(example_repo, "completion", shell)
+        assert script.exit_code == 0
+        assert "_ORCHSYNC_COMPLETE" in script.stdout

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from orchsync.cli.common import (
+    complete_sprint,
     emit_json,
     fixed_row,
     format_rows,
@@ -31,7 +32,7 @@ _STATUSES = ["pending", "in_progress", "completed", "blocked"]
     is_flag=True,
     help="Rebuild entity tables from the work tree (fast; keeps events).",
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @repo_option
 def reindex(repo: Repo, from_files: bool, as_json: bool) -> None:
     """Rebuild the index from git history (and the journal), or from the files."""
@@ -84,13 +85,15 @@ def reindex(repo: Repo, from_files: bool, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--sprint", help="Only tasks of this sprint.")
+@click.option("--sprint", help="Only tasks of this sprint.", shell_complete=complete_sprint)
 @click.option("--status", type=click.Choice(_STATUSES), help="Only tasks with this status.")
-@click.option("--priority", type=click.Choice(["P0", "P1", "P2", "P3"]))
+@click.option(
+    "--priority", type=click.Choice(["P0", "P1", "P2", "P3"]), help="Only tasks of this priority."
+)
 @click.option("--agent", help="Only tasks assigned to this agent.")
 @click.option("--ready", is_flag=True, help="Pending tasks whose dependencies are all completed.")
 @click.option("--at", "at", metavar="REV", help="As of a git revision.")
-@click.option("--limit", type=int)
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many tasks (0: all).")
 @output_options
 @repo_option
 def tasks(
@@ -128,7 +131,11 @@ def tasks(
 
 
 @click.command()
-@click.option("--status", type=click.Choice(["planning", "active", "completed"]))
+@click.option(
+    "--status",
+    type=click.Choice(["planning", "active", "completed"]),
+    help="Only sprints with this status.",
+)
 @click.option("--at", "at", metavar="REV", help="As of a git revision.")
 @output_options
 @repo_option
@@ -293,7 +300,7 @@ class _EventStream:
 @click.option(
     "--before", required=True, metavar="DATE", help="Archive events emitted before this date/time."
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.pass_context
 def events_archive(ctx: click.Context, before: str, as_json: bool) -> None:
     """Move events older than DATE to Parquet under .git/orchsync/archive/."""
@@ -370,7 +377,7 @@ def query(
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @repo_option
 def stats(repo: Repo, as_json: bool) -> None:
     """Counts by status; throughput and cycle time per sprint, from status events."""

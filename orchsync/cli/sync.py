@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from orchsync.cli.common import emit_json, plural, repo_option
@@ -27,7 +30,14 @@ def init(repo: Repo, merge_driver: bool, agent: str | None, dry_run: bool, as_js
     """Set a repository up: runtime folder, default config, first snapshot commit."""
     from orchsync.pm.setup import init as do_init
 
-    result = do_init(repo, merge_driver=merge_driver, dry_run=dry_run, agent=agent)
+    bars = _Bars() if sys.stdout.isatty() and not (as_json or dry_run) else None
+    try:
+        result = do_init(
+            repo, merge_driver=merge_driver, dry_run=dry_run, agent=agent, progress=bars
+        )
+    finally:
+        if bars is not None:
+            bars.close()
     if as_json:
         emit_json(result)
         return
@@ -35,6 +45,31 @@ def init(repo: Repo, merge_driver: bool, agent: str | None, dry_run: bool, as_js
         click.echo(("would: " if dry_run else "") + action)
     for hint in result["hints"]:
         click.echo(f"hint: {hint}", err=True)
+
+
+class _Bars:
+    """`init` on a terminal: a progress bar per stage of the first snapshot (reading and
+    committing the files, then the index), since a big tree takes seconds."""
+
+    LABELS = {"files": "snapshot", "index": "index   "}
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.bar: Any = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = click.progressbar(length=max(total, 1), label=self.LABELS.get(stage, stage))
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.bar.length - self.bar.pos)
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 @click.command()
@@ -147,9 +182,13 @@ def status(repo: Repo, as_json: bool) -> None:
 
 @click.command("fix-ids")
 @click.option("--dry-run", is_flag=True, help="Show the renames; change nothing.")
-@click.option("--actor", envvar="ORCHSYNC_ACTOR")
-@click.option("--session", envvar="ORCHSYNC_SESSION")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--actor", envvar="ORCHSYNC_ACTOR", help="Who makes the change (Orchsync-Agent trailer)."
+)
+@click.option(
+    "--session", envvar="ORCHSYNC_SESSION", help="Session key (Orchsync-Session trailer)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @repo_option
 def fix_ids(
     repo: Repo, dry_run: bool, actor: str | None, session: str | None, as_json: bool

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from orchsync.cli.common import complete_task, emit_json, repo_option
+from orchsync.cli.common import complete_sprint, complete_task, emit_json, repo_option
 from orchsync.cli.pm import report, set_option, write_options
 from orchsync.errors import UsageError
 from orchsync.model import PRIORITIES
@@ -21,7 +21,9 @@ def task() -> None:
 
 
 @task.command("create")
-@click.option("--sprint", required=True, help="Sprint the task belongs to.")
+@click.option(
+    "--sprint", required=True, help="Sprint the task belongs to.", shell_complete=complete_sprint
+)
 @click.option(
     "--id",
     "code",
@@ -85,7 +87,7 @@ def create(
 
 
 @task.command("status")
-@click.argument("task_arg", metavar="TASK", required=False)
+@click.argument("task_arg", metavar="TASK", required=False, shell_complete=complete_task)
 @click.argument("status_arg", metavar="STATUS", required=False)
 @click.option("--task", "task_opt", metavar="TASK", help="Same as the TASK argument.")
 @click.option("--status", "status_opt", metavar="STATUS", help="Same as the STATUS argument.")
@@ -129,8 +131,13 @@ def _one(argument: str | None, option: str | None, name: str) -> str:
 
 
 @task.command("move")
-@click.argument("task_code", metavar="TASK")
-@click.option("--to-sprint", required=True, help="Sprint to move the task into.")
+@click.argument("task_code", metavar="TASK", shell_complete=complete_task)
+@click.option(
+    "--to-sprint",
+    required=True,
+    help="Sprint to move the task into.",
+    shell_complete=complete_sprint,
+)
 @write_options
 @repo_option
 def move(

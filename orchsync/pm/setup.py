@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,13 @@ def init(
     dry_run: bool = False,
     actor: str | None = None,
     agent: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Create `.git/orchsync/`, a default config if there is none, and the first snapshot.
 
     `agent`: also write a default agent profile `delegation/agents/<agent>.yml` (from the
     agent template) into that snapshot; without it, a tree with no profile gets a hint.
+    `progress(stage, done, total)` follows the first snapshot (`SyncOptions.progress`).
     """
     actions: list[str] = []
     config_path = repo.root / CONFIG_FILE
@@ -80,7 +83,7 @@ def init(
     if not dry_run:
         from orchsync.sync import sync
 
-        result = sync(repo, actor=actor, allow_unborn=True, raise_blocked=True)
+        result = sync(repo, actor=actor, allow_unborn=True, raise_blocked=True, progress=progress)
         commit = result.commit
         if commit:
             actions.append(f"snapshot {commit[:12]}: {result.subject}")

@@ -130,6 +130,8 @@ class SyncOptions:
     raise_blocked: bool = False  # raise `SnapshotBlocked` rather than return the reason
     lock_timeout: float = 30.0  # how long to wait for the repo lock
     index: bool = True  # catch the DuckDB index up once the commit has landed
+    # (stage, done, total): "files" while they are parsed and written, then "index"
+    progress: Callable[[str, int, int], None] | None = None
 
 
 def sync(repo: Repo, paths: Iterable[str] | None = None, **options: Any) -> SyncResult:
@@ -217,7 +219,9 @@ class Syncer:
                 result.files, result.subject, result.invalid = [], None, []
                 return None
             result.files = [c.path for c in changes]
-            pairs, events, blobs = _prepare(store, cache, changes, config, options.dry_run)
+            pairs, events, blobs = _prepare(
+                store, cache, changes, config, options.dry_run, options.progress
+            )
             message = compose_message(
                 pairs,
                 events,
@@ -277,6 +281,8 @@ class Syncer:
             if update is None and on_committed is not None:
                 on_committed(replace(result))
             if options.index:
+                if options.progress is not None:
+                    options.progress("index", 0, 1)
                 try:
                     result.index = catch_up(
                         repo,
@@ -558,12 +564,19 @@ def _collect(
 
 
 def _prepare(
-    store: GitStore, cache: ParseCache, changes: list[_Change], config: Config, dry_run: bool
+    store: GitStore,
+    cache: ParseCache,
+    changes: list[_Change],
+    config: Config,
+    dry_run: bool,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[list[FilePair], list[Event], dict[str, tuple[str, int] | None]]:
     """Parse both sides, derive events (for the message), and write the new blobs."""
     blobs: dict[str, tuple[str, int] | None] = {}
     pairs = []
-    for c in changes:
+    for n, c in enumerate(changes):
+        if progress is not None and n % 200 == 0:
+            progress("files", n, len(changes))
         new = None
         if c.data is not None:
             blob = git_blob_id(c.data) if dry_run else store.write_blob(c.data)
