@@ -555,3 +555,72 @@ def test_lifecycle_tools_over_mcp_commit_with_the_clients_name(example_repo):
         repo, "BUG:1", commit=got["bug"]["commit"]
     )
     assert clean(repo)
+
+
+# --- hostile callers -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sprint", "start", "../orchestration-api-v2"),
+        ("sprint", "complete", "x\nstatus: active"),
+        ("bug", "status", "../../etc/passwd", "closed"),
+        ("adr", "status", "1", "superseded", "--superseded-by", "2\nstatus: accepted"),
+        ("task", "edit", "../phase-3", "--title", "x"),
+        ("task", "edit", "phase-3", "--add-dep", "x\ny"),
+        ("agent", "create", "a\nb"),
+        ("task", "create", "--sprint", SPRINT, "--id", "x\ny"),
+        ("rollback", "T:phase-3", "--to", "HEAD\n--force"),
+    ],
+)
+def test_hostile_keys_are_refused_and_nothing_is_written(orchsync, example_repo, args):
+    before = {p: p.read_bytes() for p in (example_repo / "delegation").rglob("*") if p.is_file()}
+
+    result = orchsync(example_repo, *args)
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    after = {p: p.read_bytes() for p in (example_repo / "delegation").rglob("*") if p.is_file()}
+    assert after == before
+    assert clean(example_repo)
+
+
+def test_a_stale_hash_refuses_bug_adr_and_sprint_changes(example_repo):
+    from orchsync import pm
+    from orchsync.errors import StaleWrite
+
+    repo = find_repo(example_repo)
+    for call in (
+        lambda h: pm.set_bug_status(repo, "1", "closed", expected_hash=h),
+        lambda h: pm.set_adr_status(repo, "1", "deprecated", expected_hash=h),
+        lambda h: pm.set_sprint_status(repo, SPRINT, "planning", expected_hash=h),
+    ):
+        with pytest.raises(StaleWrite):
+            call("sha256:" + "0" * 64)
+    assert clean(example_repo)
+
+
+def test_a_save_between_read_and_write_puts_the_first_file_back(example_repo):
+    """Two files written together (an ADR superseded by another): if the second changed on
+    disk after it was read, the first one gets its old bytes back and nothing is lost."""
+    from orchsync.errors import StaleWrite
+    from orchsync.pm.fieldedit import edit_fields, write_edits
+
+    repo = find_repo(example_repo)
+    other = "delegation/adr/ADR-002-next.md"
+    write(example_repo, other, "---\ntitle: Next\nstatus: proposed\n---\n\n# Next\n")
+    first_raw, other_raw = (example_repo / ADR1).read_bytes(), (example_repo / other).read_bytes()
+    edits = [
+        edit_fields(ADR1, first_raw, {"status": "superseded", "superseded_by": "ADR-002"}),
+        edit_fields(other, other_raw, {"supersedes": "ADR-001"}),
+    ]
+    saved = b"---\ntitle: Next (edited)\nstatus: proposed\n---\n"
+    write(example_repo, other, saved)  # an editor saves meanwhile
+
+    with pytest.raises(StaleWrite) as caught:
+        write_edits(repo, edits)
+
+    assert caught.value.path == other
+    assert (example_repo / ADR1).read_bytes() == first_raw
+    assert (example_repo / other).read_bytes() == saved
