@@ -86,7 +86,7 @@ def test_an_invalid_file_is_listed_with_line_and_field(runner, example_repo):
     assert result.stdout == (
         f"{path}:3: status: 'doing' is not one of pending, in_progress, completed, blocked\n"
     )
-    assert result.stderr.endswith(" files checked, 1 errors\n")
+    assert result.stderr.endswith(" files checked, 1 error\n")
 
 
 def test_warnings_are_marked_and_do_not_fail_the_check(runner, example_repo):
@@ -243,8 +243,8 @@ def test_paths_limit_the_report_to_the_files_asked_about(runner, empty_repo, mon
         "in_progress, completed, blocked",
     ]
     assert one_folder.stdout == one_file.stdout == everything.stdout.splitlines()[1] + "\n"
-    assert one_folder.stderr == "2 files checked, 1 errors\n"
-    assert one_file.stderr == "1 files checked, 1 errors\n"
+    assert one_folder.stderr == "2 files checked, 1 error\n"
+    assert one_file.stderr == "1 file checked, 1 error\n"
 
 
 def test_cross_file_rules_see_the_whole_tree_but_report_only_the_paths_asked(

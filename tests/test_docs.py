@@ -52,3 +52,33 @@ def test_the_top_level_help_lists_every_command_without_importing_them() -> None
     for name, (_target, summary) in COMMANDS.items():
         assert name in result.output
         assert summary.split()[0] in result.output
+
+
+def _commands() -> list[tuple[tuple[str, ...], click.Command]]:
+    ctx = click.Context(cli)
+    out = []
+    for path in _all_commands():
+        command: click.Command | None = cli
+        for name in path:
+            assert isinstance(command, click.Group)
+            command = command.get_command(ctx, name)
+        assert command is not None
+        out.append((path, command))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), _commands(), ids=lambda v: " ".join(v) if isinstance(v, tuple) else ""
+)
+def test_every_option_has_help_text(path: tuple[str, ...], command: click.Command) -> None:
+    missing = [
+        "/".join(p.opts)
+        for p in command.params
+        if isinstance(p, click.Option) and not (p.help or "").strip() and not p.hidden
+    ]
+    assert not missing, f"`orchsync {' '.join(path)}`: options without help: {', '.join(missing)}"
+
+
+def test_shell_completion_is_documented() -> None:
+    for shell in ("bash", "zsh", "fish"):
+        assert f"orchsync completion {shell}" in README

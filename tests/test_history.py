@@ -125,11 +125,13 @@ def versions_of_phase3(repo: Path) -> list[str]:
     return [git(repo, "show", f"{rev}:{PHASE3}") for rev in ("HEAD~2", "HEAD~1", "HEAD")]
 
 
-def test_log_lists_every_version_oldest_first(orchsync, three_versions):
+def test_log_lists_every_version_newest_first_like_git(orchsync, three_versions):
     result = orchsync(three_versions, "log", T3, "--json")
 
-    log = json.loads(result.stdout)
+    newest_first = json.loads(result.stdout)
+    log = json.loads(orchsync(three_versions, "log", T3, "--json", "--reverse").stdout)
     commits = git(three_versions, "rev-list", "--reverse", "HEAD").split()
+    assert [v["commit"] for v in newest_first] == commits[::-1]
     assert [v["commit"] for v in log] == commits
     assert [(v["agent"], v["session"]) for v in log] == [
         (None, None),
@@ -152,7 +154,7 @@ def test_log_as_a_table(orchsync, three_versions):
     assert re.match(
         r"[0-9a-f]{12}  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d  backend-engineer  K-2 +"
         r"task.status_updated, task.blocked, file.synced +[0-9a-f]{16}$",
-        lines[-1],
+        lines[2],
     )
     assert len(lines) == 5
 
@@ -210,7 +212,7 @@ def test_show_refuses_a_hash_that_is_not_hex(orchsync, three_versions):
 
     assert result.exit_code == 2
     assert result.stderr == (
-        "Error: --hash 'xyz' is not a sha256 (or a prefix of at least 7 hex digits)\n"
+        "Error: 'xyz' is not a sha256 content hash (or a prefix of at least 4 hex digits)\n"
     )
 
 
@@ -234,13 +236,13 @@ def test_rollback_restores_the_exact_bytes_as_a_new_commit(orchsync, three_versi
     assert ("Orchsync-Rollback", f"HEAD~2 {PHASE3}") in trailers(three_versions)
     assert git(three_versions, "status", "--porcelain") == ""
     log = json.loads(orchsync(three_versions, "log", T3, "--json").stdout)
-    assert [e["event_type"] for e in log[-1]["events"]] == [
+    assert [e["event_type"] for e in log[0]["events"]] == [
         "orchestration.task.status_updated",
         "orchestration.file.synced",
         "orchestration.task.rolled_back",
     ]
-    assert log[-1]["events"][-1]["payload"] == {"path": PHASE3, "to": "HEAD~2", "hash": digest}
-    assert log[-1]["agent"] == "lead"
+    assert log[0]["events"][-1]["payload"] == {"path": PHASE3, "to": "HEAD~2", "hash": digest}
+    assert log[0]["agent"] == "lead"
 
 
 def test_rollback_to_a_content_hash(orchsync, three_versions):

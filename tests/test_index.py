@@ -596,7 +596,10 @@ def test_query_reports_sql_errors_as_usage_errors(orchsync, board):
     result = orchsync(board, "query", "SELECT nope FROM tasks")
 
     assert result.exit_code == 2
-    assert result.stderr.startswith("Error: SQL error: Binder Error")
+    assert result.stderr.startswith(
+        'Error: SQL error: Referenced column "nope" not found in FROM clause (candidates: '
+    )
+    assert result.stderr.endswith("; line 1)\n") and result.stderr.count("\n") == 1
 
 
 def test_query_at_a_revision_answers_from_that_tree(orchsync, board):

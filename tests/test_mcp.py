@@ -158,7 +158,8 @@ def test_core_profile_by_default_and_all_on_request(example_repo):
         size = len(json.dumps({"tools": tools}))
         print(f"tools/list {profile}: {len(tools)} tools, {size} chars, ~{size // 4} tokens")
     assert len(json.dumps({"tools": core})) // 4 < 1200
-    assert len(json.dumps({"tools": every})) // 4 < 3500
+    # `all` grew by the lifecycle tools (task show/edit, bug/ADR/sprint status, agent create)
+    assert len(json.dumps({"tools": every})) // 4 < 4200
 
 
 # --- writes: files, commits, trailers, events ------------------------------------------------

@@ -325,7 +325,8 @@ def test_task_create_warns_about_an_agent_without_profile(runner, example_repo):
 
     assert result.exit_code == 0
     assert result.stderr == (
-        "warning: agent 'ghost' has no profile in delegation/agents/; the task is created anyway\n"
+        "warning: agent 'ghost' has no profile in delegation/agents/; the task is created anyway "
+        "(make one with `orchsync agent create ghost`)\n"
     )
 
 
@@ -771,6 +772,7 @@ def test_adr_list(runner, example_repo):
         "status": "proposed",
         "date": TODAY,
         "path": "delegation/adr/ADR-002-second-decision.md",
+        "valid": True,
     }
 
 

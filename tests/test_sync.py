@@ -75,8 +75,7 @@ def test_a_status_change_is_one_commit_whose_trailers_git_reads_back(orchsync, e
     sha = head(example_repo)
     assert result.exit_code == 0
     assert result.stdout == (
-        f"committed {sha[:12]}: task phase-3-template-generation: pending -> in_progress"
-        " (1 files)\n"
+        f"committed {sha[:12]}: task phase-3-template-generation: pending -> in_progress (1 file)\n"
     )
     assert committed_paths(example_repo) == [PHASE3]
     parsed = trailers(example_repo)
@@ -249,7 +248,7 @@ def test_an_invalid_file_is_committed_and_the_sync_exits_1(orchsync, example_rep
     result = orchsync(example_repo, "sync")
 
     assert result.exit_code == 1
-    assert result.stdout == f"committed {head(example_repo)[:12]}: task bad: created (1 files)\n"
+    assert result.stdout == f"committed {head(example_repo)[:12]}: task bad: created (1 file)\n"
     assert result.stderr == (
         f"invalid: {task_path('bad')}:3: invalid YAML: did not find expected ',' or ']'\n"
     )
@@ -287,7 +286,7 @@ def test_dry_run_says_what_it_would_commit_and_commits_nothing(orchsync, example
 
     assert result.exit_code == 0
     assert result.stdout == (
-        "would commit: task phase-3-template-generation: pending -> in_progress (1 files)\n"
+        "would commit: task phase-3-template-generation: pending -> in_progress (1 file)\n"
     )
     assert head(example_repo) == before
     assert git(example_repo, "status", "--porcelain") == f" M {PHASE3}\n"

@@ -23,6 +23,7 @@ from orchsync.repo import find_repo
 TODAY = date.today().isoformat()
 SHIPPED = [
     ("adr", "default"),
+    ("agent", "default"),
     ("bug", "default"),
     ("session", "default"),
     ("sprint", "bugfix"),
@@ -96,6 +97,16 @@ SAMPLE = {
         "sprint": "s1",
         "agent": "qa-engineer",
     },
+    "agent": {
+        "id": "a1",
+        "code": "a1",
+        "name": "a1",
+        "role": "Reviewer: of code",
+        "model": None,
+        "description": None,
+        "capabilities": ["review"],
+        "tools_allowed": [],
+    },
 }
 TARGETS = {
     "SPRINT.md": "delegation/sprints/s1/SPRINT.md",
@@ -104,6 +115,7 @@ TARGETS = {
     "ADR.md": "delegation/adr/ADR-007-use-colons.md",
     "BUG.md": "delegation/backlog/BUG-0003-crash.md",
     "SESSION.md": "delegation/sessions/k1.md",
+    "PROFILE.yml": "delegation/agents/a1.yml",
 }
 
 
@@ -200,16 +212,20 @@ def test_templates_list_shows_the_shipped_set(runner, example_repo):
 
     assert result.exit_code == 0
     assert result.stdout == (
-        "kind     name      source   path                       description\n"
-        "-------  --------  -------  -------------------------  ---------------------------------------------------------\n"
-        "adr      default   shipped  templates/adr/default      Decision record: context, decision, consequences.\n"
-        "bug      default   shipped  templates/bug/default      Bug report: steps to reproduce, expected, actual.\n"
-        "session  default   shipped  templates/session/default  Session memory: done, decisions, next steps.\n"
-        "sprint   bugfix    shipped  templates/sprint/bugfix    Short sprint that fixes bugs, a regression test for each.\n"
-        "sprint   default   shipped  templates/sprint/default   Sprint with a goal, success metrics, phases and risks.\n"
-        "sprint   research  shipped  templates/sprint/research  Time-boxed investigation that ends in an ADR or a plan.\n"
-        "task     default   shipped  templates/task/default     TASK.md (objectives, deliverables, criteria) + AGENT.yml.\n"
+        "kind     name      source   path                     description\n"
+        "-------  --------  -------  -----------------------  ----------------------------------------------------------\n"
+        "adr      default   shipped  shipped:adr/default      Decision record: context, decision, consequences.\n"
+        "agent    default   shipped  shipped:agent/default    Agent profile: role, capabilities, tools and safety rails.\n"
+        "bug      default   shipped  shipped:bug/default      Bug report: steps to reproduce, expected, actual.\n"
+        "session  default   shipped  shipped:session/default  Session memory: done, decisions, next steps.\n"
+        "sprint   bugfix    shipped  shipped:sprint/bugfix    Short sprint that fixes bugs, a regression test for each.\n"
+        "sprint   default   shipped  shipped:sprint/default   Sprint with a goal, success metrics, phases and risks.\n"
+        "sprint   research  shipped  shipped:sprint/research  Time-boxed investigation that ends in an ADR or a plan.\n"
+        "task     default   shipped  shipped:task/default     TASK.md (objectives, deliverables, criteria) + AGENT.yml.\n"
     )
+    # a wheel user has no templates/ folder: the paths shown say where a template comes from
+    data = json.loads(run(runner, example_repo, "templates", "list", "--json").stdout)
+    assert all(Path(r["abspath"]).is_dir() for r in data)
 
 
 def spike_template(repo: Path) -> None:

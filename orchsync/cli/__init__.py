@@ -46,12 +46,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Import a Backlog.md project or GitHub issues (one commit).",
     ),
     "check": ("check:check", "Parse the tree and report invalid files and broken references."),
-    "sprint": ("sprint:sprint", "Create a sprint from a template."),
-    "task": ("task:task", "Create a task, change its status, move it to another sprint."),
-    "adr": ("adr:adr", "Create and list architecture decision records."),
-    "bug": ("bug:bug", "Report and list bugs in the backlog."),
+    "sprint": ("sprint:sprint", "Create a sprint from a template; start and complete it."),
+    "task": ("task:task", "Create, show and edit a task; change its status; move it."),
+    "adr": ("adr:adr", "Create and list architecture decision records; set their status."),
+    "bug": ("bug:bug", "Report and list bugs in the backlog; set their status, close them."),
     "templates": ("templates:templates", "List the templates in force (shipped and repo)."),
-    "agent": ("agent:agent", "AGENT INIT: `agent init T:<task>`, an agent's whole context."),
+    "agent": (
+        "agent:agent",
+        "AGENT INIT: `agent init T:<task>`, an agent's whole context; `agent create`.",
+    ),
     "agent-init": ("agent:agent_init_cmd", "Same as `agent init` (the chat command AGENT INIT)."),
     "session": ("session:session", "Session memory: start, note, handoff, end, list."),
     "merge-file": ("merge:merge_file_cmd", "Git merge driver: merge files field by field."),
@@ -59,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("watch:stop", "Stop this clone's `orchsync watch` daemon."),
     "mcp": ("mcp:mcp", "Serve the library as MCP tools to coding agents over stdio."),
     "board": ("board:board", "Serve a live web board of sprints, tasks, activity and agents."),
+    "completion": ("completion:completion", "Print a shell completion script (bash, zsh, fish)."),
 }
 
 

@@ -1,10 +1,12 @@
-"""`orchsync agent init` (and the `agent-init` alias): AGENT INIT from a shell."""
+"""`orchsync agent init` (and the `agent-init` alias): AGENT INIT from a shell;
+`orchsync agent create`: a new agent profile."""
 
 from __future__ import annotations
 
 import click
 
-from orchsync.cli.common import emit_json, repo_option
+from orchsync.cli.common import complete_entity, emit_json, repo_option
+from orchsync.cli.pm import report, set_option, write_options
 from orchsync.repo import Repo
 
 __all__ = ["agent", "agent_init_cmd", "init"]
@@ -26,7 +28,7 @@ session of the task) with its notes, handoffs and events, the reference docs nam
 def _options(fn):  # type: ignore[no-untyped-def]
     for option in reversed(
         [
-            click.argument("target"),
+            click.argument("target", shell_complete=complete_entity),
             click.option(
                 "--agent",
                 "agent_name",
@@ -83,7 +85,7 @@ def _run(
 
 @click.group()
 def agent() -> None:
-    """Agent commands: `orchsync agent init T:<task>`."""
+    """Agent commands: `agent init T:<task>` (AGENT INIT), `agent create NAME` (a profile)."""
 
 
 @agent.command("init", help=_HELP)
@@ -96,3 +98,56 @@ def init(repo: Repo, **kwargs: object) -> None:
 @_options
 def agent_init_cmd(repo: Repo, **kwargs: object) -> None:
     _run(repo, **kwargs)  # type: ignore[arg-type]
+
+
+@agent.command("create")
+@click.argument("name")
+@click.option("--role", help="What the agent does (default: made from the name).")
+@click.option("--model", help="Model the agent runs on.")
+@click.option("--description", help="A few sentences on how the agent works.")
+@click.option("--capability", multiple=True, help="A capability (repeatable).")
+@click.option("--tool", "tools", multiple=True, help="A tool the agent may use (repeatable).")
+@click.option(
+    "--template",
+    default="default",
+    show_default=True,
+    help="Agent template (`orchsync templates list --kind agent`).",
+)
+@set_option
+@write_options
+@repo_option
+def create(
+    repo: Repo,
+    name: str,
+    role: str | None,
+    model: str | None,
+    description: str | None,
+    capability: tuple[str, ...],
+    tools: tuple[str, ...],
+    template: str,
+    assignments: tuple[str, ...],
+    actor: str | None,
+    session: str | None,
+    as_json: bool,
+) -> None:
+    """Create an agent profile, delegation/agents/NAME.yml, from a template and commit it.
+
+    Tasks assigned to NAME (`task create --agent NAME`) start from this profile; a task's
+    AGENT.yml is merged over it by AGENT INIT.
+    """
+    from orchsync import pm
+
+    result = pm.create_agent(
+        repo,
+        name,
+        template,
+        role=role,
+        model=model,
+        description=description,
+        capabilities=capability,
+        tools_allowed=tools,
+        variables=pm.parse_assignments(assignments),
+        actor=actor,
+        session=session,
+    )
+    report(result, as_json)

@@ -4,9 +4,9 @@ import os
 
 import click
 
-from orchsync.cli.common import emit_json, repo_option
+from orchsync.cli.common import emit_json, plural, repo_option
 from orchsync.errors import ExitCode, UsageError
-from orchsync.parse.checks import cross_file
+from orchsync.parse.checks import cross_file, placeholder_warnings
 from orchsync.parse.layout import DELEGATION
 from orchsync.parse.worktree import list_files, load_tree
 from orchsync.repo import Repo
@@ -20,6 +20,7 @@ def check(repo: Repo, paths: tuple[str, ...], as_json: bool) -> None:
     """Parse the tree and report invalid files and broken references.
 
     Prints `path:line: field: message` per problem; exits 1 when any file is invalid.
+    Warnings (a template placeholder nobody has answered yet) leave the exit code at 0.
     Cross-file rules (duplicate codes, unknown dependencies, cycles) always look at the
     whole tree, and report only problems in the PATHS asked about.
     """
@@ -36,6 +37,7 @@ def check(repo: Repo, paths: tuple[str, ...], as_json: bool) -> None:
     parsed += load_tree(repo.root, extra)
     diagnostics = [d for f in parsed for d in f.diagnostics]
     diagnostics += [d for d in cross_file(everything) if d.path in wanted]
+    diagnostics += placeholder_warnings(repo.root, parsed)
     errors = [d for d in diagnostics if d.severity == "error"]
     if as_json:
         emit_json(
@@ -48,6 +50,11 @@ def check(repo: Repo, paths: tuple[str, ...], as_json: bool) -> None:
     else:
         for d in diagnostics:
             click.echo(f"{d}" if d.severity == "error" else f"{d} (warning)")
-        click.echo(f"{len(parsed)} files checked, {len(errors)} errors", err=True)
+        warnings = len(diagnostics) - len(errors)
+        click.echo(
+            f"{plural(len(parsed), 'file')} checked, {plural(len(errors), 'error')}"
+            + (f", {plural(warnings, 'warning')}" if warnings else ""),
+            err=True,
+        )
     if errors:
         raise SystemExit(int(ExitCode.FINDINGS))

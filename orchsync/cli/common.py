@@ -13,7 +13,19 @@ import click
 
 from orchsync.repo import Repo, find_repo
 
-__all__ = ["emit_json", "format_rows", "get_repo", "output_options", "render_rows", "repo_option"]
+__all__ = [
+    "complete_entity",
+    "complete_sprint",
+    "complete_task",
+    "emit_json",
+    "fixed_row",
+    "format_rows",
+    "get_repo",
+    "output_options",
+    "plural",
+    "render_rows",
+    "repo_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,9 +86,14 @@ def render_rows(
     fmt: str,
     columns: Iterable[str] | None = None,
     empty: str = "(none)",
+    *,
+    mark_invalid: bool = False,
 ) -> None:
     """Render a list of dicts as a table, CSV or a JSON array: the one renderer of listings."""
-    click.echo(format_rows(rows, fmt, columns, empty), nl=False)
+    click.echo(format_rows(rows, fmt, columns, empty, mark_invalid=mark_invalid), nl=False)
+
+
+INVALID_MARK = "!"
 
 
 def format_rows(
@@ -84,8 +101,25 @@ def format_rows(
     fmt: str,
     columns: Iterable[str] | None = None,
     empty: str = "(none)",
+    *,
+    mark_invalid: bool = False,
 ) -> str:
-    """The text `render_rows` prints (so a cached answer can be stored already rendered)."""
+    """The text `render_rows` prints (so a cached answer can be stored already rendered).
+
+    `mark_invalid`: in a table, rows whose `valid` is false get a `!` in a first column, and
+    a footer says how many and where to read why (CSV and JSON keep `valid` as data).
+    """
+    bad = sum(1 for r in rows if r.get("valid") is False) if mark_invalid else 0
+    if bad and fmt == "table":
+        marked = [
+            {INVALID_MARK: INVALID_MARK if r.get("valid") is False else "", **r} for r in rows
+        ]
+        cols = [INVALID_MARK, *(columns if columns is not None else list(rows[0]))]
+        files = "file is" if bad == 1 else "files are"
+        return format_rows(marked, fmt, cols, empty) + (
+            f"{INVALID_MARK} {bad} {files} invalid: the row shows what could be read; "
+            "`orchsync check` says what is wrong\n"
+        )
     cols = list(columns) if columns is not None else (list(rows[0]) if rows else [])
     if fmt == "json":
         return json.dumps(list(rows), indent=2, default=str, ensure_ascii=False) + "\n"
@@ -111,6 +145,12 @@ def format_rows(
     return "\n".join(lines) + "\n"
 
 
+def fixed_row(row: dict[str, Any], columns: Sequence[str], widths: Sequence[int]) -> str:
+    """One table line with the given column widths (longer values are clipped with `…`)."""
+    cells = [_clip(_cell(row.get(c)), w).ljust(w) for c, w in zip(columns, widths, strict=True)]
+    return "  ".join(cells).rstrip()
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -122,3 +162,67 @@ def _cell(value: Any) -> str:
 def _clip(value: str, width: int) -> str:
     value = value.replace("\n", " ")
     return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 file`, `2 files`, `0 errors`."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+# --- shell completion ------------------------------------------------------------------------
+# Called by the shell on every <TAB>: codes are read from the tree with a directory listing
+# (no DuckDB, no pygit2, no parsing), and any failure completes nothing rather than erring.
+
+
+def _completion_root(ctx: click.Context) -> Any:
+    chosen = ctx.params.get("repo_path") or (ctx.find_root().params or {}).get("repo")
+    try:
+        return find_repo(chosen).root
+    except Exception:
+        return None
+
+
+def _sprints(root: Any) -> list[str]:
+    import os
+
+    try:
+        return sorted(
+            e.name
+            for e in os.scandir(root / "delegation" / "sprints")
+            if e.is_dir(follow_symlinks=False) and os.path.isfile(os.path.join(e.path, "SPRINT.md"))
+        )
+    except OSError:
+        return []
+
+
+def complete_task(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Task codes starting with what was typed (`T:` kept when typed)."""
+    from orchsync.parse.resolve import task_codes
+
+    root = _completion_root(ctx)
+    if root is None:
+        return []
+    prefix = incomplete[:2] if incomplete[:2] in ("T:", "t:") else ""
+    rest = incomplete[len(prefix) :]
+    return sorted(prefix + c for c in task_codes(root) if c.startswith(rest))
+
+
+def complete_sprint(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Sprint codes starting with what was typed (`S:` kept when typed)."""
+    root = _completion_root(ctx)
+    if root is None:
+        return []
+    prefix = incomplete[:2] if incomplete[:2] in ("S:", "s:") else ""
+    rest = incomplete[len(prefix) :]
+    return [prefix + c for c in _sprints(root) if c.startswith(rest)]
+
+
+def complete_entity(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """`T:<task>` and `S:<sprint>` keys (AGENT INIT's TARGET, `log`'s ENTITY)."""
+    if incomplete[:2] in ("S:", "s:"):
+        return complete_sprint(ctx, param, incomplete)
+    if incomplete[:2] in ("T:", "t:"):
+        return complete_task(ctx, param, incomplete)
+    if not incomplete:
+        return ["S:", "T:"]
+    return complete_task(ctx, param, incomplete)  # a bare word is a task code

@@ -6,20 +6,32 @@ import json
 
 import click
 
-from orchsync.cli.common import emit_json, output_options, render_rows, repo_option
+from orchsync.cli.common import complete_entity, emit_json, output_options, render_rows, repo_option
 from orchsync.repo import Repo
 
 
 @click.command()
-@click.argument("entity")
+@click.argument("entity", shell_complete=complete_entity)
 @click.option("--session", help="Only versions made in this session.")
+@click.option(
+    "--since", metavar="REV|HASH", help="Only versions after this revision or content hash."
+)
+@click.option("--reverse", is_flag=True, help="Oldest first (default: newest first, like git).")
 @output_options
 @repo_option
-def log(repo: Repo, entity: str, session: str | None, fmt: str) -> None:
-    """History of one entity (T:x, S:x, ADR:6, a path): commit, time, events, hash."""
+def log(
+    repo: Repo, entity: str, session: str | None, since: str | None, reverse: bool, fmt: str
+) -> None:
+    """History of one entity (T:x, S:x, ADR:6, a path): commit, time, agent, events, hash.
+
+    Newest first, like `git log`. A commit or a content hash shown here can be given to
+    `show`, `rollback` and `replay` by any unique prefix of 4 or more hex digits.
+    """
     from orchsync.pm.timeline import entity_versions
 
-    versions = entity_versions(repo, entity, session=session)
+    versions = entity_versions(repo, entity, session=session, since=since)
+    if not reverse:
+        versions.reverse()
     rows = [
         {
             "commit": v.commit[:12],
@@ -38,10 +50,13 @@ def log(repo: Repo, entity: str, session: str | None, fmt: str) -> None:
 
 
 @click.command()
-@click.argument("entity", required=False)
+@click.argument("entity", required=False, shell_complete=complete_entity)
 @click.option("--at", "at", metavar="REV", help="The version at this revision (default HEAD).")
 @click.option(
-    "--hash", "content", metavar="SHA256", help="The version with this content hash (or a prefix)."
+    "--hash",
+    "content",
+    metavar="SHA256",
+    help="The version with this content hash (or a unique prefix of 4+ hex digits).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Output the parsed entity as JSON.")
 @repo_option
@@ -60,14 +75,18 @@ def show(
 
 
 @click.command()
-@click.argument("entity")
+@click.argument("entity", shell_complete=complete_entity)
 @click.option(
     "--to", "to", required=True, metavar="REV|HASH", help="Revision or content hash to restore."
 )
 @click.option("--force", is_flag=True, help="Discard edits that are not synced yet.")
-@click.option("--actor", envvar="ORCHSYNC_ACTOR")
-@click.option("--session", envvar="ORCHSYNC_SESSION")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--actor", envvar="ORCHSYNC_ACTOR", help="Who makes the change (Orchsync-Agent trailer)."
+)
+@click.option(
+    "--session", envvar="ORCHSYNC_SESSION", help="Session key (Orchsync-Session trailer)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @repo_option
 def rollback(
     repo: Repo,
@@ -78,7 +97,11 @@ def rollback(
     session: str | None,
     as_json: bool,
 ) -> None:
-    """Write an earlier version's exact bytes back, as a new commit."""
+    """Write an earlier version's exact bytes back, as a new commit.
+
+    --to takes a revision (HEAD~2, a branch) or any unique prefix (4+ hex digits) of a commit
+    id or of a content hash from `orchsync log`; an ambiguous prefix lists the candidates.
+    """
     from orchsync.pm.timeline import rollback as do_rollback
 
     result = do_rollback(repo, entity, to, force=force, actor=actor, session=session)
@@ -93,10 +116,12 @@ def rollback(
 
 
 @click.command()
-@click.argument("entity")
-@click.option("--since", metavar="REV", help="Only versions after this revision.")
+@click.argument("entity", shell_complete=complete_entity)
+@click.option(
+    "--since", metavar="REV|HASH", help="Only versions after this revision or content hash."
+)
 @click.option("--session", help="Only what this agent session did.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Output the versions as JSON.")
 @repo_option
 def replay(repo: Repo, entity: str, since: str | None, session: str | None, as_json: bool) -> None:
     """The sequence of versions and events of an entity: the basis for replaying work."""

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any
 
 import click
 
-from orchsync.cli.common import emit_json, format_rows, output_options, render_rows, repo_option
+from orchsync.cli.common import (
+    complete_sprint,
+    emit_json,
+    fixed_row,
+    format_rows,
+    output_options,
+    plural,
+    render_rows,
+    repo_option,
+)
 from orchsync.query.answers import cached
 from orchsync.query.freshness import parse_since
 from orchsync.repo import Repo
@@ -22,7 +32,7 @@ _STATUSES = ["pending", "in_progress", "completed", "blocked"]
     is_flag=True,
     help="Rebuild entity tables from the work tree (fast; keeps events).",
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @repo_option
 def reindex(repo: Repo, from_files: bool, as_json: bool) -> None:
     """Rebuild the index from git history (and the journal), or from the files."""
@@ -64,20 +74,26 @@ def reindex(repo: Repo, from_files: bool, as_json: bool) -> None:
         emit_json(summary)
     else:
         click.echo(
-            f"indexed {result.files} files"
-            + ("" if from_files else f", {result.commits} commits, {result.events} events")
+            f"indexed {plural(result.files, 'file')}"
+            + (
+                ""
+                if from_files
+                else f", {plural(result.commits, 'commit')}, {plural(result.events, 'event')}"
+            )
             + f" in {elapsed:.2f} s"
         )
 
 
 @click.command()
-@click.option("--sprint", help="Only tasks of this sprint.")
+@click.option("--sprint", help="Only tasks of this sprint.", shell_complete=complete_sprint)
 @click.option("--status", type=click.Choice(_STATUSES), help="Only tasks with this status.")
-@click.option("--priority", type=click.Choice(["P0", "P1", "P2", "P3"]))
+@click.option(
+    "--priority", type=click.Choice(["P0", "P1", "P2", "P3"]), help="Only tasks of this priority."
+)
 @click.option("--agent", help="Only tasks assigned to this agent.")
 @click.option("--ready", is_flag=True, help="Pending tasks whose dependencies are all completed.")
 @click.option("--at", "at", metavar="REV", help="As of a git revision.")
-@click.option("--limit", type=int)
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many tasks (0: all).")
 @output_options
 @repo_option
 def tasks(
@@ -108,14 +124,18 @@ def tasks(
 
         with query.reader(repo, at=at) as con:
             rows = query.tasks(con, **params)
-        return format_rows(rows, fmt, columns, empty="no tasks")
+        return format_rows(rows, fmt, columns, empty="no tasks", mark_invalid=True)
 
     # Stored rendered: at 100,000 tasks re-serializing the rows cost more than reading them.
     click.echo(cached(repo, "tasks-text", {**params, "at": at, "fmt": fmt}, compute), nl=False)
 
 
 @click.command()
-@click.option("--status", type=click.Choice(["planning", "active", "completed"]))
+@click.option(
+    "--status",
+    type=click.Choice(["planning", "active", "completed"]),
+    help="Only sprints with this status.",
+)
 @click.option("--at", "at", metavar="REV", help="As of a git revision.")
 @output_options
 @repo_option
@@ -136,6 +156,7 @@ def sprints(repo: Repo, status: str | None, at: str | None, fmt: str) -> None:
         if fmt == "json"
         else ["sprint", "status", "tasks", "completed", "in_progress", "blocked", "title"],
         empty="no sprints",
+        mark_invalid=True,
     )
 
 
@@ -187,13 +208,18 @@ def events(
             return query.events(con, since=since, limit=limit or None, **filters)
 
     rows = cached(repo, "events", {**filters, "since": since, "limit": limit}, compute)
-    _print_events(rows, fmt)
     if not follow:
+        render_rows(_event_rows(rows, fmt), fmt, _EVENT_COLUMNS, empty="no events")
         return
+    out = _EventStream(fmt)
+    out.write(rows)
     from orchsync import query
 
     seen = {r["id"] for r in rows}
     last = rows[-1]["emitted_at"] if rows else None
+    if last is not None:  # events of that last second left out by --limit are not new
+        with query.reader(repo) as con:
+            seen.update(r["id"] for r in query.events(con, since=last, limit=None, **filters))
     try:
         while True:
             time.sleep(0.5)
@@ -203,37 +229,78 @@ def events(
             if new:
                 seen.update(r["id"] for r in new)
                 last = new[-1]["emitted_at"]
-                _print_events(new, fmt, header=False)
+                out.write(new)
     except KeyboardInterrupt:
         return
 
 
-def _print_events(rows: list[dict], fmt: str, header: bool = True) -> None:
-    if fmt == "json":
-        for value in [rows] if header else rows:  # --follow prints one JSON object per event
-            emit_json(value)
-        return
-    if fmt == "table" and not header:
+# The table of events: these columns, at least these widths (a followed stream keeps the
+# widths of its header, so every row lines up under it, however late it comes).
+_EVENT_WIDTHS = {
+    "emitted_at": 19,
+    "event_type": 40,
+    "entity_type": 11,
+    "entity_code": 28,
+    "agent": 16,
+    "session_key": 20,
+    "commit": 12,
+}
+_EVENT_COLUMNS = list(_EVENT_WIDTHS)
+
+
+def _event_rows(rows: list[dict], fmt: str) -> list[dict]:
+    """Rows as listed: in a table the commit is shortened like git's, a file shows its path."""
+    if fmt != "table":
+        return rows
+    return [
+        {
+            **r,
+            "entity_code": r.get("entity_code") or r.get("path"),
+            "commit": (r.get("commit") or "")[:12],
+        }
+        for r in rows
+    ]
+
+
+class _EventStream:
+    """`events --follow`: a table whose rows keep its header's widths, CSV with one header,
+    or JSON Lines (one event per line, from the first line on)."""
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self.started = False
+        self.widths: list[int] = []
+
+    def write(self, rows: list[dict]) -> None:
+        if self.fmt == "json":
+            for r in rows:
+                click.echo(json.dumps(r, default=str, ensure_ascii=False))
+        elif self.fmt == "csv":
+            lines = format_rows(rows or [{}], "csv", _EVENT_COLUMNS).splitlines(keepends=True)
+            click.echo("".join(lines[1 if self.started else 0 : None if rows else 1]), nl=False)
+        else:
+            self._table(_event_rows(rows, "table"))
+        self.started = True
+
+    def _table(self, rows: list[dict]) -> None:
+        if not self.started:
+            self.widths = [
+                min(60, max(_EVENT_WIDTHS[c], *(len(str(r.get(c) or "")) for r in rows[:200])))
+                if rows
+                else _EVENT_WIDTHS[c]
+                for c in _EVENT_COLUMNS
+            ]
+            click.echo(fixed_row({c: c for c in _EVENT_COLUMNS}, _EVENT_COLUMNS, self.widths))
+            click.echo("  ".join("-" * w for w in self.widths))
         for r in rows:
-            click.echo(
-                f"{r['emitted_at']}  {r['event_type']}  {r['entity_code'] or r['path'] or ''}  {r['agent'] or ''}"
-            )
-        return
-    render_rows(
-        rows,
-        fmt,
-        ["emitted_at", "event_type", "entity_type", "entity_code", "agent", "session_key", "commit"]
-        if fmt == "table"
-        else None,
-        empty="no events",
-    )
+            click.echo(fixed_row(r, _EVENT_COLUMNS, self.widths))
 
 
 @events.command("archive")
 @click.option(
     "--before", required=True, metavar="DATE", help="Archive events emitted before this date/time."
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.pass_context
 def events_archive(ctx: click.Context, before: str, as_json: bool) -> None:
     """Move events older than DATE to Parquet under .git/orchsync/archive/."""
@@ -245,7 +312,7 @@ def events_archive(ctx: click.Context, before: str, as_json: bool) -> None:
         emit_json(result)
     else:
         click.echo(
-            f"archived {result['archived']} events"
+            f"archived {plural(result['archived'], 'event')}"
             + (f" to {result['file']}" if result["file"] else "")
         )
 
@@ -306,11 +373,11 @@ def query(
     columns, rows = result["columns"], result["rows"]
     render_rows([dict(zip(columns, r, strict=True)) for r in rows], fmt, columns, empty="(no rows)")
     if result["truncated"]:
-        click.echo(f"(stopped at {len(rows)} rows: --limit {limit})", err=True)
+        click.echo(f"(stopped at {plural(len(rows), 'row')}: --limit {limit})", err=True)
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @repo_option
 def stats(repo: Repo, as_json: bool) -> None:
     """Counts by status; throughput and cycle time per sprint, from status events."""

@@ -114,4 +114,5 @@ def list_cmd(repo: Repo, task: str | None, open_only: bool, fmt: str) -> None:
         fmt,
         columns=["key", "status", "task", "agent", "started_at", "ended_at", "handoffs"],
         empty="(no sessions)",
+        mark_invalid=True,
     )

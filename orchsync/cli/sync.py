@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
-from orchsync.cli.common import emit_json, repo_option
+from orchsync.cli.common import emit_json, plural, repo_option
 from orchsync.errors import ExitCode
 from orchsync.repo import Repo
 
@@ -15,19 +18,58 @@ from orchsync.repo import Repo
     is_flag=True,
     help="Also install the front-matter merge driver (.git/config + .gitattributes).",
 )
+@click.option(
+    "--agent",
+    metavar="NAME",
+    help="Also write a default agent profile delegation/agents/NAME.yml.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @repo_option
-def init(repo: Repo, merge_driver: bool, dry_run: bool, as_json: bool) -> None:
+def init(repo: Repo, merge_driver: bool, agent: str | None, dry_run: bool, as_json: bool) -> None:
     """Set a repository up: runtime folder, default config, first snapshot commit."""
     from orchsync.pm.setup import init as do_init
 
-    result = do_init(repo, merge_driver=merge_driver, dry_run=dry_run)
+    bars = _Bars() if sys.stdout.isatty() and not (as_json or dry_run) else None
+    try:
+        result = do_init(
+            repo, merge_driver=merge_driver, dry_run=dry_run, agent=agent, progress=bars
+        )
+    finally:
+        if bars is not None:
+            bars.close()
     if as_json:
         emit_json(result)
         return
     for action in result["actions"]:
         click.echo(("would: " if dry_run else "") + action)
+    for hint in result["hints"]:
+        click.echo(f"hint: {hint}", err=True)
+
+
+class _Bars:
+    """`init` on a terminal: a progress bar per stage of the first snapshot (reading and
+    committing the files, then the index), since a big tree takes seconds."""
+
+    LABELS = {"files": "snapshot", "index": "index   "}
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.bar: Any = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = click.progressbar(length=max(total, 1), label=self.LABELS.get(stage, stage))
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.bar.length - self.bar.pos)
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 @click.command()
@@ -70,7 +112,7 @@ def sync(
             if dry_run
             else f"committed {result.commit[:12] if result.commit else ''}"
         )
-        click.echo(f"{verb}: {result.subject} ({len(result.files)} files)")
+        click.echo(f"{verb}: {result.subject} ({plural(len(result.files), 'file')})")
         for parsed in result.invalid:
             for d in parsed.diagnostics:
                 click.echo(f"invalid: {d}", err=True)
@@ -140,9 +182,13 @@ def status(repo: Repo, as_json: bool) -> None:
 
 @click.command("fix-ids")
 @click.option("--dry-run", is_flag=True, help="Show the renames; change nothing.")
-@click.option("--actor", envvar="ORCHSYNC_ACTOR")
-@click.option("--session", envvar="ORCHSYNC_SESSION")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--actor", envvar="ORCHSYNC_ACTOR", help="Who makes the change (Orchsync-Agent trailer)."
+)
+@click.option(
+    "--session", envvar="ORCHSYNC_SESSION", help="Session key (Orchsync-Session trailer)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @repo_option
 def fix_ids(
     repo: Repo, dry_run: bool, actor: str | None, session: str | None, as_json: bool
@@ -157,7 +203,11 @@ def fix_ids(
     if not result["renames"]:
         click.echo("no duplicate ids")
     for r in result["renames"]:
-        refs = f" (and depends_on in {len(r['references'])} tasks)" if r["references"] else ""
+        refs = (
+            f" (and depends_on in {plural(len(r['references']), 'task')})"
+            if r["references"]
+            else ""
+        )
         click.echo(
             f"{'would rename' if dry_run else 'renamed'} {r['kind']} {r['old']} -> {r['new']}: "
             f"{r['old_path']} -> {r['new_path']}{refs}"

@@ -20,6 +20,7 @@ from orchsync.context.types import FORMAT, Context, Deps, Request
 from orchsync.errors import UnknownEntity
 from orchsync.model import KEY_PREFIX, Kind
 from orchsync.parse.layout import DELEGATION
+from orchsync.parse.placeholders import strip as strip_placeholders
 from orchsync.repo import Repo
 
 __all__ = ["SESSION_EVENTS_LIMIT", "assemble_uncached", "context_hash"]
@@ -182,6 +183,17 @@ class _Assembler:
                 f"{path} {what} in the work tree after the last snapshot; this context shows the "
                 "snapshot (run `orchsync sync`)"
             )
+
+    def unfilled(self, path: str | None, body: str) -> str:
+        """The body without template placeholders (`parse/placeholders.py`): a template's
+        hint is not the sprint's goal. A warning says how many were left out."""
+        kept, dropped = strip_placeholders(body)
+        if dropped:
+            self.warnings.append(
+                f"{path}: {dropped} template placeholder{'s' if dropped > 1 else ''} left out "
+                "(sections nobody has written yet; `orchsync check` lists them)"
+            )
+        return kept
 
     def invalid(self, path: str) -> None:
         """Say why the target's file is invalid: a symbolic link's target, for one, is
@@ -368,7 +380,7 @@ class _Assembler:
             "acceptance_criteria": task["acceptance_criteria"],
             "context": task["context"],
             "metadata": task["metadata"],
-            "body": task["body"],
+            "body": self.unfilled(task["file_path"], task["body"]),
             "dependencies": dependencies,
             "dependents": [
                 {
@@ -469,7 +481,7 @@ class _Assembler:
                 "hash": t["hash"],
             }
             if with_body:
-                item["summary"] = _summary(t["body"])
+                item["summary"] = _summary(strip_placeholders(t["body"])[0])
             items.append(item)
         ready = [
             t["code"]
@@ -491,7 +503,9 @@ class _Assembler:
             "path": sprint["file_path"],
             "hash": sprint["hash"],
             "context": list(sprint.get("context") or []),
-            "body": (sprint.get("body") or "") if with_body else None,
+            "body": self.unfilled(sprint["file_path"], sprint.get("body") or "")
+            if with_body
+            else None,
             "tasks": items,
             "ready": ready,
             "counts": counts,

@@ -30,7 +30,7 @@ __all__ = ["CACHE_VERSION", "MAX_ENTRIES", "load", "store"]
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: bodies without template placeholders
 MAX_ENTRIES = 512
 _GIT_TIMEOUT = 10.0
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from orchsync.errors import LockTimeout, QueryLimit, UsageError
 from orchsync.index.duck import duckdb
+from orchsync.index.sqlerrors import sql_message
 
 __all__ = [
     "READ_ONLY_MESSAGE",
@@ -140,7 +141,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> str | None:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise UsageError(f"SQL error: {exc}") from exc
+        raise UsageError(f"SQL error: {sql_message(str(exc), sql)}") from exc
     for statement in statements:
         kind = statement.type.name
         if kind not in _READ_STATEMENTS or (
@@ -250,10 +251,10 @@ def fetch_bounded(
             out.truncated = "rows"
         return out
     except duckdb.Error as exc:
-        raise _engine_error(exc) from exc
+        raise _engine_error(exc, sql) from exc
 
 
-def _engine_error(exc: Exception) -> UsageError:
+def _engine_error(exc: Exception, sql: str = "") -> UsageError:
     name = type(exc).__name__
     text = str(exc)
     if name == "InterruptException":
@@ -266,7 +267,7 @@ def _engine_error(exc: Exception) -> UsageError:
         return UsageError(
             f"SQL error: {first} (queries read the index only: no files, URLs or extensions)"
         )
-    return UsageError(f"SQL error: {exc}")
+    return UsageError(f"SQL error: {sql_message(str(exc), sql)}")
 
 
 def plain(value: Any) -> Any:

@@ -49,6 +49,7 @@ from orchsync.errors import OrchsyncError, QueryLimit, UsageError
 from orchsync.index.worker import Limits
 from orchsync.mcp import completion, mentions, prompts
 from orchsync.mcp.catalog import Catalog
+from orchsync.mcp.lifecycle import LIFECYCLE_TOOLS, LifecycleTools
 from orchsync.mcp.updates import Updates
 from orchsync.model import PRIORITIES, TASK_STATUSES
 from orchsync.repo import Repo
@@ -91,6 +92,7 @@ ALL_TOOLS = (
     "orchestration_log",
     "orchestration_rollback",
     "orchestration_search",
+    *LIFECYCLE_TOOLS,
 )
 QUERY_MAX_ROWS = 500
 MAX_STRING_BYTES = 64 << 10  # any one string argument (UTF-8 bytes)
@@ -267,7 +269,7 @@ def build_server(
     return server
 
 
-class _Face:
+class _Face(LifecycleTools):
     """The tool functions, bound to one repository and one connection."""
 
     def __init__(self, repo: Repo, query_limits: Limits = QUERY_LIMITS) -> None:
@@ -390,6 +392,7 @@ class _Face:
             ),
             (self.rollback, "Write an earlier version of an entity back as a new commit.", write),
             (self.search, "Ranked text search over tasks, sprints, ADRs, bugs, sessions.", read),
+            *self.lifecycle_specs(),
         ]
         out = {}
         for fn, description, hints in specs:

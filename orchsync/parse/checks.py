@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 
 from orchsync.model import Diagnostic, Kind, ParsedFile, Task
 
-__all__ = ["cross_file", "find_cycles"]
+__all__ = ["cross_file", "find_cycles", "placeholder_warnings"]
 
 
 def cross_file(files: Iterable[ParsedFile]) -> list[Diagnostic]:
@@ -151,3 +152,22 @@ def _cycle_path(component: list[str], graph: dict[str, list[str]]) -> list[str]:
         path.append(nxt)
         seen.add(nxt)
         node = nxt
+
+
+def placeholder_warnings(root: Path, files: Iterable[ParsedFile]) -> list[Diagnostic]:
+    """A warning per template placeholder still unanswered (`parse/placeholders.py`).
+
+    Only files whose body mentions the marker are read again (for their line numbers).
+    """
+    from orchsync.parse.fsread import read_entry
+    from orchsync.parse.placeholders import MARKER, untouched
+
+    out: list[Diagnostic] = []
+    for f in files:
+        body = getattr(f.entity, "body", "") or ""
+        if MARKER not in body.lower():
+            continue
+        entry = read_entry(root, f.path)
+        if entry.kind == "file" and entry.data is not None:
+            out += untouched(f.path, entry.data.decode("utf-8", "replace"))
+    return out

@@ -7,28 +7,37 @@ atomically, then syncs exactly those paths with the caller's actor and session: 
 its trailers and the events (`sprint.created`, `task.status_updated`, `bug.reported`, ...)
 all come from the one sync function, never from here.
 
-One module per kind of write: `sprints`, `tasks`, `adrs`, `bugs` (+ `numbered`, what the two
-share), `sessions`; `common` holds the rules they share. This package re-exports the calls.
+One module per kind of write: `sprints`, `tasks` (+ `edits`), `adrs`, `bugs` (+ `numbered`,
+what the two share), `agents`, `sessions`; `common` holds the rules they share and
+`fieldedit` the byte-preserving change of front-matter values. This package re-exports the calls.
 """
 
 from __future__ import annotations
 
-from orchsync.pm.adrs import create_adr, list_adrs
-from orchsync.pm.bugs import list_bugs, report_bug
-from orchsync.pm.common import PmResult, default_actor, parse_assignments
-from orchsync.pm.sprints import create_sprint
+from orchsync.pm.adrs import create_adr, list_adrs, set_adr_status
+from orchsync.pm.agents import create_agent
+from orchsync.pm.bugs import list_bugs, report_bug, set_bug_status
+from orchsync.pm.common import PmResult, default_actor, parse_assignments, parse_fields
+from orchsync.pm.edits import edit_task
+from orchsync.pm.sprints import create_sprint, set_sprint_status
 from orchsync.pm.tasks import create_task, move_task, update_task_status
 
 __all__ = [
     "PmResult",
     "create_adr",
+    "create_agent",
     "create_sprint",
     "create_task",
     "default_actor",
+    "edit_task",
     "list_adrs",
     "list_bugs",
     "move_task",
     "parse_assignments",
+    "parse_fields",
     "report_bug",
+    "set_adr_status",
+    "set_bug_status",
+    "set_sprint_status",
     "update_task_status",
 ]

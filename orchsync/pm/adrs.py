@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchsync.errors import UsageError
-from orchsync.model import Kind
+from orchsync.model import ADR_STATUSES, Kind
 from orchsync.parse.layout import (
     adr_path,
     slugify,
@@ -18,12 +18,14 @@ from orchsync.pm.common import (
     check_variables,
     default_actor,
     numbering_lock,
+    sync_written,
+    valid_choice,
 )
-from orchsync.pm.numbered import create_numbered, list_numbered, numbers
+from orchsync.pm.numbered import create_numbered, list_numbered, numbered_target, numbers
 from orchsync.pm.templates import find_template
 from orchsync.repo import Repo
 
-__all__ = ["create_adr", "list_adrs"]
+__all__ = ["create_adr", "list_adrs", "set_adr_status"]
 
 _ADR_TITLE = re.compile(r"^\s*ADR[-_ ]?(\d{1,6})\s*[:.\u2013\u2014-]\s*(.*)$", re.IGNORECASE)
 
@@ -83,3 +85,98 @@ def create_adr(
 def list_adrs(repo: Repo) -> list[dict[str, Any]]:
     """ADRs read from the tree, by number: id, title, status, date, path."""
     return list_numbered(repo, Kind.ADR, "ADR-{:03d}", ("date",))
+
+
+def set_adr_status(
+    repo: Repo,
+    adr: str,
+    status: str,
+    superseded_by: str | None = None,
+    *,
+    expected_hash: str | None = None,
+    actor: str | None = None,
+    session: str | None = None,
+) -> PmResult:
+    """Set an ADR's status (proposed, accepted, rejected, deprecated, superseded).
+
+    `superseded_by` (ADR:n, ADR-00n or n) writes both records in one commit, so they agree:
+    this one gets `status: superseded` and `superseded_by: ADR-00n`, the newer one
+    `supersedes: ADR-00m`. Refused when the newer one already supersedes another ADR, or
+    would supersede itself. Only those lines change in either file.
+    """
+    from orchsync.pm.fieldedit import edit_fields, read_current, write_edits
+
+    status = valid_choice(status, ADR_STATUSES, "ADR status")
+    number, path = numbered_target(repo, adr, Kind.ADR)
+    label = f"ADR-{number:03d}"
+    raw = read_current(repo, path, expected_hash)
+    actor = actor or default_actor(repo)
+    edits = []
+    values: dict[str, str | None] = {"status": status}
+    newer_label = None
+    if superseded_by is not None:
+        if status != "superseded":
+            raise UsageError(f"--superseded-by goes with status superseded, not {status!r}")
+        newer, newer_path = numbered_target(repo, superseded_by, Kind.ADR)
+        newer_label = f"ADR-{newer:03d}"
+        if newer == number:
+            raise UsageError(f"{label} cannot be superseded by itself")
+        before = _field(path, raw, "superseded_by")
+        if before not in (None, "") and _number(before) != newer:
+            raise UsageError(
+                f"{label} is already superseded by {before}; edit both by hand to change that"
+            )
+        newer_raw = read_current(repo, newer_path)
+        claimed = _field(newer_path, newer_raw, "supersedes")
+        if claimed not in (None, "", label) and _number(claimed) != number:
+            raise UsageError(
+                f"{newer_label} already supersedes {claimed}; an ADR supersedes one other "
+                "(edit it by hand to change that)"
+            )
+        values["superseded_by"] = newer_label
+        if claimed in (None, ""):  # `supersedes: 6` naming this one already is left as written
+            edits.append(
+                edit_fields(
+                    newer_path, newer_raw, {"supersedes": label}, after={"supersedes": "status"}
+                )
+            )
+    elif status == "superseded" and not _field(path, raw, "superseded_by"):
+        raise UsageError(f"say which ADR supersedes {label}: --superseded-by N")
+    old = _field(path, raw, "status")
+    edit = edit_fields(path, raw, values, after={"superseded_by": "status"})
+    edits.insert(0, edit)
+    if not any(e.changed for e in edits):
+        return PmResult(
+            "adr.status",
+            f"ADR:{number:03d}",
+            f"{label} is already {status}; nothing written",
+            details={"from": old, "to": status, "superseded_by": newer_label},
+        )
+    write_edits(repo, edits)
+    by = f" by {newer_label}" if newer_label else ""
+    result = PmResult(
+        "adr.status",
+        f"ADR:{number:03d}",
+        f"{label}: {old} -> {status}{by}",
+        paths=[e.path for e in edits if e.changed],
+        details={"from": old, "to": status, "superseded_by": newer_label, "hash": edit.after.hash},
+    )
+    return sync_written(
+        repo,
+        result,
+        result.paths,
+        actor=actor,
+        session=session,
+        subject=f"adr {label}: {old} -> {status}{by}" if newer_label else None,
+    )
+
+
+def _field(path: str, raw: bytes, key: str) -> str | None:
+    from orchsync.pm.frontmatter_edit import get_field
+
+    return get_field(raw, key, path=path)
+
+
+def _number(value: str | None) -> int | None:
+    m = re.match(r"^\s*(?:ADR[-: ]?)?0*(\d+)\s*$", value or "", re.IGNORECASE)
+    return int(m.group(1)) if m else None

@@ -32,11 +32,14 @@ __all__ = [
     "PmResult",
     "default_actor",
     "parse_assignments",
+    "parse_fields",
     "check_variables",
     "valid_code",
     "valid_choice",
     "valid_date",
     "clean_title",
+    "title_from_id",
+    "unique_code",
     "today",
     "now",
     "sprint_codes",
@@ -179,6 +182,20 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def parse_fields(items: Iterable[str]) -> dict[str, str]:
+    """`["estimate=3d", "team=core"]` -> {"estimate": "3d", "team": "core"} (`task edit --set`).
+
+    Only the shape is checked here; which keys may be set is the edit's own rule.
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
 def check_variables(variables: Mapping[str, Any] | None) -> dict[str, Any]:
     values = dict(variables or {})
     for key in values:
@@ -223,7 +240,79 @@ def clean_title(value: str | None, fallback: str) -> str:
     text = " ".join((value or "").split())
     if value is not None and not text:
         raise UsageError("title must not be empty")
-    return text or fallback.replace("-", " ").replace("_", " ").strip().capitalize()
+    return text or title_from_id(fallback)
+
+
+# Words kept in capitals when a title is made from an id (`api-crud` -> "API CRUD").
+ACRONYMS = frozenset(
+    [
+        "adr",
+        "api",
+        "cd",
+        "ci",
+        "cli",
+        "crud",
+        "css",
+        "csv",
+        "db",
+        "dns",
+        "html",
+        "http",
+        "https",
+        "id",
+        "io",
+        "json",
+        "jwt",
+        "mcp",
+        "orm",
+        "otlp",
+        "pr",
+        "qa",
+        "sdk",
+        "sql",
+        "ssh",
+        "ssl",
+        "sso",
+        "tls",
+        "ui",
+        "url",
+        "ux",
+        "yaml",
+    ]
+)
+
+
+def title_from_id(code: str) -> str:
+    """A title for an entity created without one: the id's words, nothing lost.
+
+    `-` and `_` become spaces, the first word gets a capital (the rest of it is kept as
+    typed), known acronyms are written in capitals, every other word stays as it is:
+    `api-crud` -> "API CRUD", `phase-1-api-foundation` -> "Phase 1 API foundation",
+    `fix_iOS-login` -> "Fix iOS login".
+    """
+    words = [w for w in re.split(r"[-_\s]+", code) if w]
+    out = [w.upper() if w.lower() in ACRONYMS else w for w in words]
+    if out and out[0] == words[0]:
+        out[0] = out[0][:1].upper() + out[0][1:]
+    return " ".join(out)
+
+
+def unique_code(title: str, taken: Iterable[str], what: str, max_len: int = 60) -> str:
+    """A code made from a title, unique among `taken`: `Cache eviction` -> `cache-eviction`,
+    then `cache-eviction-2`, `-3`... (the rule `task create --title` without `--id` uses)."""
+    from orchsync.parse.layout import slugify
+
+    base = slugify(" ".join((title or "").split()), max_len)
+    if base == "untitled" and not re.search(r"[A-Za-z0-9]", title or ""):
+        raise UsageError(f"cannot make a {what} from the title {title!r}; give --id")
+    used = set(taken)
+    if base not in used:
+        return valid_code(base, what)
+    for n in range(2, 10_000):
+        candidate = f"{base}-{n}"
+        if candidate not in used:
+            return valid_code(candidate, what)
+    raise UsageError(f"no free {what} left for {base!r}; give --id")  # pragma: no cover
 
 
 def today() -> str:

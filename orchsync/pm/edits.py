@@ -44,7 +44,7 @@ from orchsync.pm.tasks import task_target
 from orchsync.pm.writes import ConcurrentEdit, replace_if_unchanged
 from orchsync.repo import Repo
 
-__all__ = ["CHECKLISTS", "RESERVED_FIELDS", "edit_task"]
+__all__ = ["CHECKLISTS", "RESERVED_FIELDS", "checklist_ticks", "edit_task"]
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,26 @@ def edit_task(
         session=session,
         subject=f"task {code}: {', '.join(fields)} edited",
     )
+
+
+def checklist_ticks(
+    check: Iterable[str] = (), uncheck: Iterable[str] = ()
+) -> list[tuple[str, int, bool]]:
+    """`["objectives:2"]`, `["deliverables:1"]` -> `edit_task`'s checklist argument.
+
+    Items are numbered from 1 here, as `task show` lists them; `edit_task` counts from 0.
+    """
+    out = []
+    for items, done in ((check, True), (uncheck, False)):
+        for item in items:
+            section, sep, number = str(item).rpartition(":")
+            if not sep or not number.strip().isdigit() or int(number) < 1:
+                raise UsageError(
+                    f"{'--check' if done else '--uncheck'} {item!r}: expected SECTION:N, "
+                    f"e.g. objectives:2 (N from 1; sections: {', '.join(CHECKLISTS)})"
+                )
+            out.append((_section(section), int(number) - 1, done))
+    return out
 
 
 # --- validation -----------------------------------------------------------------------------------

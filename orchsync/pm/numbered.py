@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from orchsync.errors import UnknownEntity, UsageError
 from orchsync.model import Kind
 from orchsync.parse.layout import (
     DELEGATION,
@@ -15,7 +16,7 @@ from orchsync.pm.common import PmResult, preflight, render_checked, sync_written
 from orchsync.pm.templates import Template
 from orchsync.repo import Repo
 
-__all__ = ["numbers", "create_numbered", "list_numbered"]
+__all__ = ["numbers", "create_numbered", "list_numbered", "numbered_target"]
 
 
 def numbers(repo: Repo, kind: Kind) -> dict[int, str]:
@@ -71,5 +72,30 @@ def list_numbered(
         }
         row |= {name: getattr(e, name, None) for name in extra}
         row["path"] = path
+        row["valid"] = parsed is not None and parsed.valid
         rows.append(row)
     return rows
+
+
+def numbered_target(repo: Repo, key: str, kind: Kind) -> tuple[int, str]:
+    """(number, path) of `ADR:6`, `ADR-006`, `BUG:1`, `BUG-0001`, or a bare number."""
+    from orchsync.parse.resolve import parse_key
+
+    label = "ADR" if kind is Kind.ADR else "BUG"
+    text = (key or "").strip()
+    if "\n" in text or "\r" in text or len(text) > 200:
+        raise UsageError(f"{label.lower()} {text[:40]!r}...: not an {label} number")
+    found, code = parse_key(text if not text.isdigit() else f"{label}:{text}")
+    if found is not kind or not code.isdigit():
+        raise UsageError(
+            f"{text!r} is not {'an ADR' if kind is Kind.ADR else 'a bug'}: use {label}:<n>"
+        )
+    number = int(code)
+    path = numbers(repo, kind).get(number)
+    if path is None:
+        known = ", ".join(
+            f"{label}-{n:0{3 if kind is Kind.ADR else 4}d}"
+            for n in sorted(numbers(repo, kind))[:20]
+        )
+        raise UnknownEntity(f"unknown {label} {number}; there are: {known or '(none yet)'}")
+    return number, path

@@ -278,7 +278,8 @@ def list_sessions(
         where.append("status IN ('open', 'handed_off')")
     sql = (
         "SELECT key, status, task_code AS task, sprint_code AS sprint, agent, started_at, ended_at, "
-        "json_array_length(coalesce(handoffs, '[]'::JSON)) AS handoffs, title, file_path AS path FROM sessions"
+        "json_array_length(coalesce(handoffs, '[]'::JSON)) AS handoffs, title, file_path AS path, valid "
+        "FROM sessions"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY started_at DESC NULLS LAST, key DESC"
     )

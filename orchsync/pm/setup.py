@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,20 @@ events:
 
 
 def init(
-    repo: Repo, *, merge_driver: bool = False, dry_run: bool = False, actor: str | None = None
+    repo: Repo,
+    *,
+    merge_driver: bool = False,
+    dry_run: bool = False,
+    actor: str | None = None,
+    agent: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Create `.git/orchsync/`, a default config if there is none, and the first snapshot."""
+    """Create `.git/orchsync/`, a default config if there is none, and the first snapshot.
+
+    `agent`: also write a default agent profile `delegation/agents/<agent>.yml` (from the
+    agent template) into that snapshot; without it, a tree with no profile gets a hint.
+    `progress(stage, done, total)` follows the first snapshot (`SyncOptions.progress`).
+    """
     actions: list[str] = []
     config_path = repo.root / CONFIG_FILE
     if not dry_run:
@@ -64,15 +76,18 @@ def init(
             repo.root, repo.git_dir, dry_run=dry_run, program=_driver_program()
         )
         actions.extend(written or ["merge driver already installed"])
+    from orchsync.pm.agents import init_profile
+
+    hints = init_profile(repo, agent, actor, dry_run, actions)
     commit = None
     if not dry_run:
         from orchsync.sync import sync
 
-        result = sync(repo, actor=actor, allow_unborn=True, raise_blocked=True)
+        result = sync(repo, actor=actor, allow_unborn=True, raise_blocked=True, progress=progress)
         commit = result.commit
         if commit:
             actions.append(f"snapshot {commit[:12]}: {result.subject}")
-    return {"actions": actions, "commit": commit, "dry_run": dry_run}
+    return {"actions": actions, "commit": commit, "dry_run": dry_run, "hints": hints}
 
 
 def _driver_program() -> str:

@@ -27,6 +27,7 @@ from orchsync.pm.common import (
     require_sprint,
     sync_written,
     today,
+    unique_code,
     valid_choice,
     valid_code,
     write_new,
@@ -42,7 +43,7 @@ __all__ = ["create_task", "task_target", "update_task_status", "move_task"]
 def create_task(
     repo: Repo,
     sprint: str,
-    id: str,
+    id: str | None,
     template: str = "default",
     title: str | None = None,
     priority: str = "P2",
@@ -53,11 +54,17 @@ def create_task(
     actor: str | None = None,
     session: str | None = None,
 ) -> PmResult:
-    """TASK.md (and AGENT.yml, when the template has one) in `delegation/sprints/<sprint>/<id>/`."""
+    """TASK.md (and AGENT.yml, when the template has one) in `delegation/sprints/<sprint>/<id>/`.
+
+    Without an `id` the code is made from the title (`Cache eviction` -> `cache-eviction`,
+    `cache-eviction-2` when taken), under the numbering lock so two callers never pick the same.
+    """
     from orchsync.parse.resolve import task_codes
 
     sprint = require_sprint(repo, sprint)
-    code = valid_code(id, "task id")
+    code = valid_code(id, "task id") if id is not None else None
+    if code is None and not (title or "").strip():
+        raise UsageError("give the task an --id, or a --title to make one from")
     priority = valid_choice(priority, PRIORITIES, "priority")
     values = check_variables(variables)
     deps = list(dict.fromkeys(d.removeprefix("T:").strip() for d in depends_on))
@@ -69,23 +76,27 @@ def create_task(
             for ext in (".yml", ".yaml")
         ):
             warnings.append(
-                f"agent {agent!r} has no profile in {DELEGATION}/agents/; the task is created anyway"
+                f"agent {agent!r} has no profile in {DELEGATION}/agents/; the task is created "
+                f"anyway (make one with `orchsync agent create {agent}`)"
             )
     tmpl = find_template(repo, "task", template)
     actor = actor or default_actor(repo)
-    folder = task_dir(sprint, code)
-    values |= base_variables(actor, session) | {
-        "id": code,
-        "code": code,
-        "sprint": sprint,
-        "title": clean_title(title, code),
-        "priority": priority,
-        "agent": agent,
-        "depends_on": deps,
-        "status": "pending",
-    }
     with numbering_lock(repo):
         codes = task_codes(repo.root)
+        if code is None:
+            in_sprint = [e.name for e in os.scandir(repo.root / task_dir(sprint, ""))]
+            code = unique_code(title or "", [*codes, *in_sprint], "task id")
+        folder = task_dir(sprint, code)
+        values |= base_variables(actor, session) | {
+            "id": code,
+            "code": code,
+            "sprint": sprint,
+            "title": clean_title(title, code),
+            "priority": priority,
+            "agent": agent,
+            "depends_on": deps,
+            "status": "pending",
+        }
         if code in codes:
             raise UsageError(
                 f"task code {code!r} is already used by {codes[code][0]}; task codes are unique across sprints"

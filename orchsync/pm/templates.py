@@ -52,6 +52,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "adr": ("ADR.md",),
     "bug": ("BUG.md",),
     "session": ("SESSION.md",),
+    "agent": ("PROFILE.yml",),  # -> delegation/agents/<name>.yml
 }
 REPO_TEMPLATES = f"{DELEGATION}/.templates"
 MANIFEST = "template.yml"
@@ -78,16 +79,15 @@ class Template:
         return f"{self.kind}/{self.name}"
 
     def to_row(self, repo: Repo | None = None) -> dict[str, Any]:
-        """`path` is short (repo-relative, or relative to the shipped folder's parent)."""
-        base = (
-            repo.root
-            if repo is not None and self.source == "repo"
-            else data_dir("templates").parent
-        )
-        try:
-            shown = self.path.relative_to(base).as_posix()
-        except ValueError:
-            shown = str(self.path)
+        """`path`: repo-relative for a repository's own template; `shipped:<kind>/<name>` for
+        one that ships with orchsync (where the package sits differs between a source tree
+        and an installed wheel; `abspath` says where it is on this machine)."""
+        shown = f"shipped:{self.kind}/{self.name}"
+        if repo is not None and self.source == "repo":
+            try:
+                shown = self.path.relative_to(repo.root).as_posix()
+            except ValueError:
+                shown = str(self.path)
         return {
             "kind": self.kind,
             "name": self.name,

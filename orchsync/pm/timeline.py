@@ -7,6 +7,7 @@ writes the old bytes to the file and syncs them as a new commit.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -21,9 +22,10 @@ from orchsync.parse.layout import DELEGATION, classify
 from orchsync.parse.resolve import Target, parse_key, resolve
 from orchsync.repo import Repo
 
-__all__ = ["Version", "entity_versions", "find_version", "rollback", "show"]
+__all__ = ["Ref", "Version", "entity_versions", "find_version", "resolve_ref", "rollback", "show"]
 
-_HEX = re.compile(r"^[0-9a-f]{7,64}$")
+MIN_PREFIX = 4  # hex digits: git's own minimum for a short commit id
+_HEX = re.compile(r"^[0-9a-f]+$")
 
 
 @dataclass(slots=True)
@@ -63,10 +65,144 @@ def _target(repo: Repo, key: str) -> Target:
         return Target(kind, code, "")
 
 
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """What a revision or a content hash named: a commit, or a version of a file.
+
+    For a content hash, `commit` is the newest commit that wrote those bytes (at `path`).
+    """
+
+    text: str
+    commit: str
+    hash: str | None = None
+    path: str | None = None
+    blob: str | None = None
+    link: bool = False
+
+
+def resolve_ref(
+    repo: Repo,
+    text: str,
+    *,
+    key: str | None = None,
+    commits: bool = True,
+    contents: bool = True,
+    store: Any = None,
+) -> Ref:
+    """The one reading of a revision or content hash, shared by every command.
+
+    - `sha256:<hex>` is a content hash; any other run of 4 to 64 hex digits may be either:
+      a commit id (a unique prefix among the branch's commits) or the sha256 of a version
+      of the entity (`key`; of any file when None). When both, or several of either,
+      match, the error lists the candidates: give more digits.
+    - anything else is a git revision (`HEAD~2`, a branch, a tag).
+
+    `commits=False` / `contents=False` leave that reading out (`show --hash` is content only,
+    `show --at` a revision only).
+    """
+    from orchsync.git.store import GitStore
+
+    store = store or GitStore(repo)
+    raw = (text or "").strip()
+    wanted = raw.lower()
+    sha_only = wanted.startswith("sha256:")
+    if sha_only:
+        wanted = wanted.removeprefix("sha256:")
+        commits = False
+    if "\n" in raw or len(raw) > 200:
+        raise UsageError(f"{raw[:40]!r}...: not a revision or content hash")
+    if not _HEX.match(wanted) or len(wanted) > 64:
+        if sha_only or not commits:
+            raise UsageError(
+                f"{raw!r} is not a sha256 content hash "
+                f"(or a prefix of at least {MIN_PREFIX} hex digits)"
+            )
+        return Ref(raw, str(store.resolve(raw).id))
+    if len(wanted) < MIN_PREFIX:
+        raise UsageError(f"{raw!r} is too short: give at least {MIN_PREFIX} hex digits")
+    by_commit = _commit_matches(store, wanted) if commits and len(wanted) <= 40 else []
+    by_content = _content_matches(repo, store, wanted, key) if contents else []
+    found = [Ref(raw, c) for c in by_commit] + by_content
+    if len(found) == 1:
+        return found[0]
+    if not found and commits and not sha_only:
+        with contextlib.suppress(UsageError):  # a branch or tag whose name is hex digits
+            return Ref(raw, str(store.resolve(raw).id))
+    if not found:
+        what = " or ".join(w for w, on in (("commit", commits), ("content hash", contents)) if on)
+        scope = f" of {key}" if key and contents else ""
+        raise UnknownEntity(f"no {what} {raw}{scope} in the history of {store.target_ref()}")
+    shown = [
+        f"commit {r.commit[:12]} ({_subject(store, r.commit)})" for r in found if r.hash is None
+    ]
+    shown += [
+        f"content sha256:{r.hash[:16]} ({r.path} at {r.commit[:12]})" for r in found if r.hash
+    ]
+    raise UsageError(
+        f"{raw!r} is ambiguous: {'; '.join(shown[:10])}"
+        + (f"; and {len(shown) - 10} more" if len(shown) > 10 else "")
+        + "; give more digits"
+        + (" (or `sha256:...` for a content hash)" if by_commit and by_content else "")
+    )
+
+
+def _commit_matches(store: Any, prefix: str) -> list[str]:
+    """Commits whose id starts with `prefix`: git's own short-id lookup, and when git finds
+    it ambiguous among all objects, the commits of the branch that match."""
+    import pygit2
+
+    try:
+        obj = store.git.revparse_single(prefix)
+    except pygit2.AmbiguousError:
+        tip = store.tip()
+        if tip is None:
+            return []
+        return [str(c.id) for c in store.git.walk(tip.id) if str(c.id).startswith(prefix)]
+    except (KeyError, ValueError, pygit2.GitError):
+        return []
+    try:
+        return [str(obj.peel(pygit2.Commit).id)] if obj.type_str in ("commit", "tag") else []
+    except (pygit2.GitError, ValueError):
+        return []
+
+
+def _content_matches(repo: Repo, store: Any, prefix: str, key: str | None) -> list[Ref]:
+    """Distinct versions (by sha256) whose hash starts with `prefix`, newest first, each at
+    the newest commit that wrote it; of the entity `key`'s files, or of any file."""
+    from orchsync.git.history import iter_changes
+
+    target = _target(repo, key) if key else None
+    tip = store.tip()
+    if tip is None:
+        return []
+    seen: dict[str, Ref] = {}
+    for cc in reversed(list(iter_changes(store, str(tip.id)))):
+        for path, (_old, new) in cc.changes.items():
+            if new is None or (
+                target is not None and target.path and not _same_entity(target, path)
+            ):
+                continue
+            digest = content_hash(store.blob_bytes(new))
+            if digest.startswith(prefix) and digest not in seen:
+                seen[digest] = Ref(prefix, cc.commit, digest, path, new, cc.is_link(path, new))
+    return list(seen.values())
+
+
+def _subject(store: Any, commit: str) -> str:
+    try:
+        return str(store.git.get(commit).message.split("\n", 1)[0])[:60]
+    except (AttributeError, KeyError, ValueError):
+        return "?"
+
+
 def entity_versions(
     repo: Repo, key: str, *, session: str | None = None, since: str | None = None
 ) -> list[Version]:
-    """Every commit that touched the entity (moves included), oldest first."""
+    """Every commit that touched the entity (moves included), oldest first.
+
+    `since` (a revision, or a content hash of the entity's: `resolve_ref`) keeps the
+    versions made after it.
+    """
     target = _target(repo, key)
     entity = target.path if target.kind in (Kind.FILE, Kind.CONFIG) else target.key
     with query.reader(repo) as con:
@@ -93,7 +229,7 @@ def entity_versions(
         from orchsync.git.store import GitStore
 
         store = GitStore(repo)
-        base = str(store.resolve(since).id)
+        base = resolve_ref(repo, since, key=key, store=store).commit
         return [v for v in versions.values() if not store.is_ancestor(v.commit, base)]
     return list(versions.values())
 
@@ -108,35 +244,16 @@ def find_version(
 ) -> tuple[str, bytes, str, bool]:
     """(path, bytes, commit, is a link) of an entity as of a revision, or of any file with
     that content hash. A symbolic link's bytes are its link text (git mode 120000)."""
-    from orchsync.git.history import iter_changes
     from orchsync.git.store import GitStore
 
     store = GitStore(repo)
     if hash:
-        wanted = hash.lower().removeprefix("sha256:")
-        if not _HEX.match(wanted):
-            raise UsageError(
-                f"--hash {hash!r} is not a sha256 (or a prefix of at least 7 hex digits)"
-            )
-        target = _target(repo, key) if key else None
-        tip = store.tip()
-        if tip is None:
-            raise UnknownEntity("the branch has no commits")
-        for cc in reversed(list(iter_changes(store, str(tip.id)))):
-            for path, (_old, new) in cc.changes.items():
-                if new is None or (
-                    target is not None and target.path and not _same_entity(target, path)
-                ):
-                    continue
-                data = store.blob_bytes(new)
-                if content_hash(data).startswith(wanted):
-                    return path, data, cc.commit, cc.is_link(path, new)
-        raise UnknownEntity(
-            f"no version with content hash {hash} in the history of {store.target_ref()}"
-        )
+        ref = resolve_ref(repo, hash, key=key, commits=False, store=store)
+        assert ref.path is not None and ref.blob is not None
+        return ref.path, store.blob_bytes(ref.blob), ref.commit, ref.link
     if not key:
         raise UsageError("name an entity (T:x, S:x, a path) or give --hash")
-    commit = store.resolve(at or "HEAD")
+    commit = store.git.get(resolve_ref(repo, at or "HEAD", contents=False, store=store).commit)
     target = _target(repo, key)
     found = _path_in_tree(store, commit.tree, target)
     if found is None:
@@ -201,15 +318,12 @@ def rollback(
     from orchsync.pm.writes import atomic_write
     from orchsync.sync import sync
 
-    is_hash = bool(_HEX.match(to.lower().removeprefix("sha256:"))) and len(to) >= 12
-    try:
-        path, data, _commit, link = (
-            find_version(repo, key, hash=to) if is_hash else find_version(repo, key, at=to)
-        )
-    except UnknownEntity:
-        if not is_hash:
-            raise
-        path, data, _commit, link = find_version(repo, key, at=to)
+    ref = resolve_ref(repo, to, key=key)
+    if ref.hash is not None:  # a version of the entity's file, by its content hash
+        assert ref.path is not None and ref.blob is not None
+        path, data, link = ref.path, GitStore(repo).blob_bytes(ref.blob), ref.link
+    else:
+        path, data, _commit, link = find_version(repo, key, at=ref.commit)
     if link:
         raise UsageError(
             f"that version of {path} is a symbolic link (to {os.fsdecode(data)!r}); orchsync "

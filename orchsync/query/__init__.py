@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchsync.config import Config, load_config
-from orchsync.errors import LockTimeout, OrchsyncError, StorageFault
+from orchsync.errors import LockTimeout, OrchsyncError, StorageFault, UnknownEntity, UsageError
 from orchsync.faults import waiting
 from orchsync.index import SCHEMA_VERSION, Index, IndexMissing
 from orchsync.index.database import WRITER_LOCK
@@ -414,7 +414,16 @@ def tasks(
     ready: bool = False,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Tasks with filters; `ready` = pending tasks whose dependencies are all completed."""
+    """Tasks with filters; `ready` = pending tasks whose dependencies are all completed.
+
+    A status or priority outside the schema's is a UsageError; a sprint or agent that no task
+    and no file names is an UnknownEntity listing the ones there are (checked only when no
+    task matched, so a filter that works costs nothing more).
+    """
+    from orchsync.model import PRIORITIES, TASK_STATUSES
+
+    _check_choice("status", status, TASK_STATUSES)
+    _check_choice("priority", priority, PRIORITIES)
     where, params = [], []
     for column, value in (
         ("sprint_code", sprint),
@@ -439,7 +448,31 @@ def tasks(
     )
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return _rows(con, sql, params)
+    rows = _rows(con, sql, params)
+    if not rows:  # nothing found: say so when a filter names something that does not exist
+        _known(con, "sprint", sprint, "SELECT code FROM sprints")
+        _known(
+            con,
+            "agent",
+            agent,
+            "SELECT agent FROM tasks WHERE agent IS NOT NULL UNION SELECT name FROM agents",
+        )
+    return rows
+
+
+def _check_choice(what: str, value: str | None, valid: tuple[str, ...]) -> None:
+    if value and value not in valid:
+        raise UsageError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+
+
+def _known(con: duckdb.DuckDBPyConnection, what: str, value: str | None, sql: str) -> None:
+    """Raise UnknownEntity naming the values there are, when `value` is none of them."""
+    if not value:
+        return
+    known = [r[0] for r in con.execute(f"SELECT * FROM ({sql}) ORDER BY 1").fetchall() if r[0]]
+    if value not in known:
+        shown = ", ".join(known[:20]) + (f" ... ({len(known)} in all)" if len(known) > 20 else "")
+        raise UnknownEntity(f"unknown {what} {value!r}; {what}s: {shown or '(none yet)'}")
 
 
 def sprints(con: duckdb.DuckDBPyConnection, *, status: str | None = None) -> list[dict[str, Any]]:

@@ -101,6 +101,12 @@ class _Change:
     old_link: bool = False  # the committed version is a symbolic link
 
 
+def _git_user(store: GitStore) -> str | None:
+    """git's user.name: who the daemon (or a command run without --actor) acts for."""
+    config = store.git.config
+    return (str(config["user.name"]).strip() or None) if "user.name" in config else None
+
+
 def git_blob_id(data: bytes) -> str:
     """The id git gives these bytes as a blob, computed without git (sha1 of header + data)."""
     h = hashlib.sha1(b"blob %d\x00" % len(data))
@@ -115,7 +121,7 @@ class SyncOptions:
     Write commands hand these to a running daemon as they are (`watch.client.OPTIONS`).
     """
 
-    actor: str | None = None  # `Orchsync-Agent`; default: `actor` in orchsync.yml
+    actor: str | None = None  # `Orchsync-Agent`; default: `actor` in orchsync.yml, else user.name
     session: str | None = None  # `Orchsync-Session`
     subject: str | None = None  # the commit's first line; default: made from the events
     dry_run: bool = False  # say what would be committed, commit nothing
@@ -125,6 +131,8 @@ class SyncOptions:
     raise_blocked: bool = False  # raise `SnapshotBlocked` rather than return the reason
     lock_timeout: float = 30.0  # how long to wait for the repo lock
     index: bool = True  # catch the DuckDB index up once the commit has landed
+    # (stage, done, total): "files" while they are parsed and written, then "index"
+    progress: Callable[[str, int, int], None] | None = None
 
 
 def sync(repo: Repo, paths: Iterable[str] | None = None, **options: Any) -> SyncResult:
@@ -167,6 +175,8 @@ class Syncer:
         try:
             with repo_lock(repo, options.lock_timeout):
                 store = GitStore(repo, config.target_ref)
+                if not options.actor:  # every snapshot names its actor: else git's user.name
+                    options = replace(options, actor=_git_user(store))
                 reason = store.blocked_reason(options.allow_unborn)
                 if reason:
                     _write_status(repo, blocked=reason, pending=wanted)
@@ -210,7 +220,9 @@ class Syncer:
                 result.files, result.subject, result.invalid = [], None, []
                 return None
             result.files = [c.path for c in changes]
-            pairs, events, blobs = _prepare(store, cache, changes, config, options.dry_run)
+            pairs, events, blobs = _prepare(
+                store, cache, changes, config, options.dry_run, options.progress
+            )
             if options.imported:  # its event is derived from the trailer, as on replay
                 events += stamp(
                     import_events(pairs, options.imported),
@@ -280,6 +292,8 @@ class Syncer:
             if update is None and on_committed is not None:
                 on_committed(replace(result))
             if options.index:
+                if options.progress is not None:
+                    options.progress("index", 0, 1)
                 try:
                     result.index = catch_up(
                         repo,
@@ -561,12 +575,19 @@ def _collect(
 
 
 def _prepare(
-    store: GitStore, cache: ParseCache, changes: list[_Change], config: Config, dry_run: bool
+    store: GitStore,
+    cache: ParseCache,
+    changes: list[_Change],
+    config: Config,
+    dry_run: bool,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[list[FilePair], list[Event], dict[str, tuple[str, int] | None]]:
     """Parse both sides, derive events (for the message), and write the new blobs."""
     blobs: dict[str, tuple[str, int] | None] = {}
     pairs = []
-    for c in changes:
+    for n, c in enumerate(changes):
+        if progress is not None and n % 200 == 0:
+            progress("files", n, len(changes))
         new = None
         if c.data is not None:
             blob = git_blob_id(c.data) if dry_run else store.write_blob(c.data)
