@@ -103,7 +103,16 @@ def test_the_board_json_has_a_column_per_status_and_a_card_per_task(client, exam
         "hash": sha(example_repo, P2),
         "synced": True,
         "on_disk": True,
-        "dependencies": [{"code": "phase-1-api-foundation", "status": "completed", "done": True}],
+        "dependencies": [
+            {
+                "code": "phase-1-api-foundation",
+                "title": "API foundation - sprint and task CRUD with hash tracking",
+                "status": "completed",
+                "sprint": SPRINT,
+                "done": True,
+                "missing": False,
+            }
+        ],
         "waiting_on": [],
         "ready": False,
     }
@@ -220,9 +229,10 @@ def test_task_page_and_twin(client, example_repo):
         ("deliverables", 1, 4),
         ("acceptance_criteria", 0, 4),
     ]
-    assert task["dependencies"] == [
-        {"code": "phase-1-api-foundation", "status": "completed", "done": True}
+    assert [(d["code"], d["status"], d["done"]) for d in task["dependencies"]] == [
+        ("phase-1-api-foundation", "completed", True)
     ]
+    assert (task["waiting_on"], task["ready"]) == ([], False)
     assert task["dependents"] == ["phase-3-template-generation"]
     assert task["agent_yml"]["path"].endswith("phase-2-event-system/AGENT.yml")
     assert [v["commit"] for v in task["history"]] == [head(example_repo)]

@@ -100,7 +100,7 @@ def test_task_show_tells_dependencies_readiness_validity_and_the_last_commit(
         True,
         False,
     )
-    assert info["waiting_for"] == ["phase-2-event-system"]
+    assert info["waiting_on"] == ["phase-2-event-system"]
     assert info["agent_config"]["agent"] == "backend-engineer"
     assert info["last_commit"]["commit"] == head(example_repo)
 
@@ -539,7 +539,7 @@ def test_lifecycle_tools_over_mcp_commit_with_the_clients_name(example_repo):
 
     got = run(repo, body)
 
-    assert got["show"]["waiting_for"] == ["phase-2-event-system"]
+    assert got["show"]["waiting_on"] == ["phase-2-event-system"]
     assert got["edit"]["changed"] == ["deliverables", "labels", "priority"]
     assert got["edit_trailers"]["Orchsync-Agent"] == CLIENT
     assert "changed since it was read" in got["stale"]

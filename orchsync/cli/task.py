@@ -161,7 +161,7 @@ def move(
 def show(repo: Repo, task_code: str, as_json: bool) -> None:
     """Show a task: fields, checklists, AGENT.yml, dependencies and dependents with their
     status, whether it is ready, whether its file is valid, its hash and its last commit."""
-    from orchsync.pm.task_show import show_task
+    from orchsync.query.task_show import show_task
 
     info = show_task(repo, task_code)
     if as_json:
@@ -246,8 +246,8 @@ def render_task(info: dict[str, Any]) -> str:
     lines.append(f"depends on: {state(info['dependencies'])}")
     lines.append(f"dependents: {state(info['dependents'])}")
     ready = "yes" if info["ready"] else "no"
-    if info["waiting_for"]:
-        ready += f" (waiting for {', '.join(info['waiting_for'])})"
+    if info["waiting_on"]:
+        ready += f" (waiting for {', '.join(info['waiting_on'])})"
     lines.append(f"ready: {ready}")
     if info.get("metadata", {}).get("labels"):
         lines.append(f"labels: {', '.join(map(str, info['metadata']['labels']))}")

@@ -73,7 +73,7 @@ class LifecycleTools:
     def task_show(
         self, task: Annotated[str, Field(description="T:<code>, a code or a unique prefix")]
     ) -> dict[str, Any]:
-        from orchsync.pm.task_show import show_task
+        from orchsync.query.task_show import show_task
 
         with self._call():
             return show_task(self.repo, task)

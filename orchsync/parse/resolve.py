@@ -17,7 +17,7 @@ from orchsync.model import KEY_PREFIX, Kind
 from orchsync.parse.layout import DELEGATION, classify, session_path, sprint_path
 from orchsync.repo import Repo
 
-__all__ = ["Target", "parse_key", "resolve", "task_codes"]
+__all__ = ["task_target", "Target", "parse_key", "resolve", "task_codes"]
 
 _PREFIXES = {v.lower(): k for k, v in KEY_PREFIX.items()} | {
     "sprint": Kind.SPRINT,
@@ -192,3 +192,18 @@ def _numbered(repo: Repo, kind: Kind, number: int) -> str:
             return f"{DELEGATION}/{folder}/{name}"
     width = 3 if kind is Kind.ADR else 4
     return f"{DELEGATION}/{folder}/{kind.value.upper()}-{number:0{width}d}.md"
+
+
+def task_target(repo: Repo, task: str) -> tuple[str, str]:
+    """(code, TASK.md path) of `T:x`, a code, an unambiguous prefix, or a path to TASK.md."""
+    key = task.strip()
+    if not key:
+        raise UsageError("task must not be empty")
+    if "/" not in key and not key.upper().startswith("T:"):
+        key = f"T:{key}"
+    target = resolve(repo, key)
+    if target.kind is Kind.TASK_AGENT:
+        target = resolve(repo, f"T:{target.code}")
+    if target.kind is not Kind.TASK:
+        raise UsageError(f"{task!r} is not a task ({target.path})")
+    return target.code, target.path

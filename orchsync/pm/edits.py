@@ -24,6 +24,7 @@ from orchsync.errors import StaleWrite, UnknownEntity, UsageError
 from orchsync.model import PRIORITIES, Task, content_hash
 from orchsync.parse import parse_file
 from orchsync.parse.layout import DELEGATION
+from orchsync.parse.resolve import task_target
 from orchsync.pm.common import (
     PmResult,
     clean_title,
@@ -40,7 +41,6 @@ from orchsync.pm.frontmatter_edit import (
     tick_list_item,
     tick_section_item,
 )
-from orchsync.pm.tasks import task_target
 from orchsync.pm.writes import ConcurrentEdit, replace_if_unchanged
 from orchsync.repo import Repo
 

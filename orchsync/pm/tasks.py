@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchsync.errors import StaleWrite, UnknownEntity, UsageError
-from orchsync.model import PRIORITIES, TASK_STATUSES, Kind, content_hash
+from orchsync.model import PRIORITIES, TASK_STATUSES, content_hash
 from orchsync.parse import parse_file
 from orchsync.parse.fsread import is_beyond_link
 from orchsync.parse.layout import (
@@ -15,6 +15,7 @@ from orchsync.parse.layout import (
     classify,
     task_dir,
 )
+from orchsync.parse.resolve import task_target
 from orchsync.pm.common import (
     PmResult,
     base_variables,
@@ -130,23 +131,6 @@ def create_task(
             session=session,
             subject=f"task {code}: created in sprint {sprint} from template {tmpl.ref}",
         )
-
-
-def task_target(repo: Repo, task: str) -> tuple[str, str]:
-    """(code, TASK.md path) of `T:x`, a code, an unambiguous prefix, or a path to TASK.md."""
-    from orchsync.parse.resolve import resolve
-
-    key = task.strip()
-    if not key:
-        raise UsageError("task must not be empty")
-    if "/" not in key and not key.upper().startswith("T:"):
-        key = f"T:{key}"
-    target = resolve(repo, key)
-    if target.kind is Kind.TASK_AGENT:
-        target = resolve(repo, f"T:{target.code}")
-    if target.kind is not Kind.TASK:
-        raise UsageError(f"{task!r} is not a task ({target.path})")
-    return target.code, target.path
 
 
 def update_task_status(

@@ -8,14 +8,32 @@
 
 from __future__ import annotations
 
-from orchsync.query.listings import events, sprints, stats, tasks
+from orchsync.query.listings import (
+    agents,
+    dependents,
+    event_types,
+    events,
+    readiness,
+    sprint,
+    sprints,
+    stats,
+    task_cards,
+    tasks,
+    tasks_by_code,
+)
 from orchsync.query.reader import archive, reader, refresh
 from orchsync.query.sql import SqlTarget, run_sql, sql_target
 
 __all__ = [
     "SqlTarget",
+    "agents",
     "archive",
+    "dependents",
+    "event_types",
     "events",
+    "readiness",
+    "sprint",
+    "task_cards",
     "reader",
     "refresh",
     "run_sql",
@@ -23,4 +41,5 @@ __all__ = [
     "sql_target",
     "stats",
     "tasks",
+    "tasks_by_code",
 ]

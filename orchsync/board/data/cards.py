@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchsync import query
-from orchsync.board.data.rows import diagnostics, disk, fetch, labels
+from orchsync.board.data.rows import diagnostics, disk, labels
 from orchsync.errors import UnknownEntity
 from orchsync.model import PRIORITIES, content_hash
 from orchsync.repo import Repo
@@ -26,7 +26,8 @@ STATUS_LABELS = {
 
 
 def card(row: dict[str, Any], repo: Repo) -> dict[str, Any]:
-    """A task row of the index, checked against its file on disk (hash, unsynced edits)."""
+    """A task row of `query.task_cards`, checked against its file on disk (its hash now, and
+    an edit not synced yet shown as it is on disk)."""
     raw = disk(repo, row["path"])
     card = {
         "code": row["code"],
@@ -34,10 +35,13 @@ def card(row: dict[str, Any], repo: Repo) -> dict[str, Any]:
         "status": row["status"],
         "priority": row["priority"],
         "agent": row["agent"],
-        "labels": labels(row.get("labels")),
-        "depends_on": list(row.get("depends_on") or []),
+        "labels": labels(row["labels"]),
+        "depends_on": row["depends_on"],
+        "dependencies": row["dependencies"],
+        "waiting_on": row["waiting_on"],
+        "ready": row["ready"],
         "valid": bool(row["valid"]),
-        "diagnostics": diagnostics(row.get("diagnostics")) if not row["valid"] else [],
+        "diagnostics": diagnostics(row["diagnostics"]) if not row["valid"] else [],
         "path": row["path"],
         "hash": None if raw is None else content_hash(raw),
         "synced": raw is not None and content_hash(raw) == row["hash"],
@@ -72,54 +76,6 @@ def overlay(card: dict[str, Any], path: str, raw: bytes) -> None:
         }
 
 
-_TASK_COLUMNS = """
-    SELECT t.code, t.sprint_code AS sprint, t.title, t.status, t.priority, t.agent, t.depends_on,
-           t.valid, t.hash, t.file_path AS path, t.metadata->'labels' AS labels, t.updated_at
-    FROM tasks t"""
-
-
-def task_rows(con: Any, where: str, params: list[Any], order: str) -> list[dict[str, Any]]:
-    """Task rows, with the diagnostics of the invalid ones (a second, rare query)."""
-    rows = fetch(con, f"{_TASK_COLUMNS} WHERE {where} ORDER BY {order}", params)
-    invalid = [r["path"] for r in rows if not r["valid"]]
-    if invalid:
-        found = dict(
-            con.execute(
-                "SELECT path, diagnostics FROM files WHERE path IN (SELECT unnest(?::VARCHAR[]))",
-                [invalid],
-            ).fetchall()
-        )
-        for r in rows:
-            r["diagnostics"] = found.get(r["path"])
-    return rows
-
-
-def dependency_states(con: Any, cards: list[dict[str, Any]]) -> dict[str, str | None]:
-    wanted = sorted({d for c in cards for d in c["depends_on"]})
-    if not wanted:
-        return {}
-    found = dict(
-        con.execute(
-            "SELECT code, status FROM tasks WHERE code IN (SELECT unnest(?::VARCHAR[]))", [wanted]
-        ).fetchall()
-    )
-    return {d: found.get(d) for d in wanted}
-
-
-def badges(cards: list[dict[str, Any]], states: dict[str, str | None]) -> None:
-    """Dependency badges, and `ready`: pending with every dependency completed (an unknown
-    dependency is not), the rule of `query.tasks(ready=True)`; a test holds them equal. The
-    board computes it from the dependencies it shows rather than asking that query, which
-    unnests every task of the repository (~15 ms at 10,000 tasks)."""
-    for c in cards:
-        c["dependencies"] = [
-            {"code": d, "status": states.get(d), "done": states.get(d) == "completed"}
-            for d in c["depends_on"]
-        ]
-        c["waiting_on"] = [d["code"] for d in c["dependencies"] if not d["done"]]
-        c["ready"] = c["status"] == "pending" and not c["waiting_on"]
-
-
 def _pick_sprint(sprints: list[dict[str, Any]], wanted: str | None) -> dict[str, Any] | None:
     if wanted:
         return next((s for s in sprints if s["sprint"] == wanted), None)
@@ -128,22 +84,6 @@ def _pick_sprint(sprints: list[dict[str, Any]], wanted: str | None) -> dict[str,
             if s["status"] == status:
                 return s
     return sprints[-1] if sprints else None
-
-
-# query.sprints with only what the board shows (its GROUP BY ALL over the join costs ~13 ms
-# at 10,000 tasks; this ~3 ms)
-_SPRINTS = """
-    SELECT s.code AS sprint, s.title, s.status, s.owner, s.start_date, s.end_date,
-           coalesce(c.tasks, 0) AS tasks, coalesce(c.completed, 0) AS completed,
-           coalesce(c.in_progress, 0) AS in_progress, coalesce(c.blocked, 0) AS blocked,
-           s.valid, s.file_path AS path
-    FROM sprints s LEFT JOIN (
-        SELECT sprint_code, count(*) AS tasks,
-               count(*) FILTER (WHERE status = 'completed') AS completed,
-               count(*) FILTER (WHERE status = 'in_progress') AS in_progress,
-               count(*) FILTER (WHERE status = 'blocked') AS blocked
-        FROM tasks GROUP BY 1) c ON c.sprint_code = s.code
-    ORDER BY s.code"""
 
 
 def board(
@@ -156,17 +96,13 @@ def board(
     q: str | None = None,
 ) -> dict[str, Any]:
     """The board of one sprint: a column per status, a card per task (filters applied)."""
-    sprints = fetch(con, _SPRINTS)
+    sprints = query.sprints(con)
     chosen = _pick_sprint(sprints, sprint)
     if sprint and chosen is None:
         raise UnknownEntity(f"unknown sprint {sprint!r}")
     cards: list[dict[str, Any]] = []
     if chosen is not None:
-        rows = task_rows(
-            con, "t.sprint_code = ?", [chosen["sprint"]], "t.priority NULLS LAST, t.code"
-        )
-        cards = [card(r, repo) for r in rows]
-        badges(cards, dependency_states(con, cards))
+        cards = [card(r, repo) for r in query.task_cards(con, chosen["sprint"])]
     agents = sorted({c["agent"] for c in cards if c["agent"]})
     needle = (q or "").strip().lower()
     shown = [
@@ -214,15 +150,8 @@ def sprint(repo: Repo, con: Any, code: str) -> dict[str, Any]:
     """A sprint's progress, counts, throughput and cycle time, and its dependency graph."""
     from orchsync.board.graph import layout
 
-    row = next((s for s in fetch(con, _SPRINTS) if s["sprint"] == code), None)
-    if row is None:
-        raise UnknownEntity(f"unknown sprint {code!r}")
-    detail = fetch(
-        con,
-        "SELECT goal, body, owner, start_date, end_date, file_path AS path FROM sprints WHERE code = ?",
-        [code],
-    )[0]
-    tasks = task_rows(con, "t.sprint_code = ?", [code], "t.code")
+    row = query.sprint(con, code)
+    tasks = sorted(query.task_cards(con, code), key=lambda t: t["code"])
     stats = next((s for s in query.stats(con)["sprints"] if s["sprint"] == code), None)
     counts = {s: 0 for s in COLUMNS}
     for t in tasks:
@@ -239,9 +168,9 @@ def sprint(repo: Repo, con: Any, code: str) -> dict[str, Any]:
     total = len(tasks)
     return {
         "page": "sprint",
-        "sprint": row,
-        "goal": detail["goal"],
-        "path": detail["path"],
+        "sprint": {k: v for k, v in row.items() if k not in ("goal", "body")},
+        "goal": row["goal"],
+        "path": row["path"],
         "counts": counts,
         "total": total,
         "progress": round(100 * counts.get("completed", 0) / total) if total else 0,

@@ -5,67 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from orchsync import query
-from orchsync.board.data.rows import disk, event_row, fetch, plain
+from orchsync.board.data.rows import disk, event_row, plain
 from orchsync.errors import InvalidId, UnknownEntity
 from orchsync.parse.layout import check_segment, session_path
 from orchsync.repo import Repo
 
 
 def agents(con: Any, open_sessions: list[dict[str, Any]]) -> dict[str, Any]:
-    """Who works on what: each agent's profile, current tasks, open sessions, last activity."""
-    profiles = {
-        r["name"]: r
-        for r in fetch(
-            con,
-            "SELECT name, title, role, model, valid, file_path AS path FROM agents ORDER BY name",
-        )
-    }
-    counts: dict[str, dict[str, int]] = {}
-    for name, status, n in con.execute(
-        "SELECT agent, status, count(*) FROM tasks WHERE agent IS NOT NULL GROUP BY ALL"
-    ).fetchall():
-        counts.setdefault(name, {})[status] = n
-    working = fetch(
-        con,
-        """SELECT agent, code, title, status, sprint_code AS sprint FROM tasks
-           WHERE agent IS NOT NULL AND status IN ('in_progress', 'blocked')
-           ORDER BY status DESC, code""",
-    )
-    last = {
-        r["agent"]: r
-        for r in fetch(
-            con,
-            """SELECT agent, max(emitted_at) AS last_event, count(*) AS events FROM events
-               WHERE agent IS NOT NULL GROUP BY 1""",
-        )
-    }
-    names = sorted(set(profiles) | set(counts))
-    out = []
-    for name in names:
-        p = profiles.get(name) or {}
-        out.append(
-            {
-                "name": name,
-                "title": p.get("title"),
-                "role": p.get("role"),
-                "model": p.get("model"),
-                "profile": p.get("path"),
-                "tasks": counts.get(name, {}),
-                "working_on": [w for w in working if w["agent"] == name],
-                "sessions": [s for s in open_sessions if s.get("agent") == name],
-                "last_event": (last.get(name) or {}).get("last_event"),
-                "events": (last.get(name) or {}).get("events", 0),
-            }
-        )
-    others = sorted(set(last) - set(names))  # actors (people, the board) with events only
-    return {
-        "page": "agents",
-        "agents": out,
-        "other_actors": [
-            {"name": n, "last_event": last[n]["last_event"], "events": last[n]["events"]}
-            for n in others
-        ],
-    }
+    """Who works on what (`query.agents`), with each agent's open sessions."""
+    overview = query.agents(con)
+    for a in overview["agents"]:
+        a["sessions"] = [s for s in open_sessions if s.get("agent") == a["name"]]
+    return {"page": "agents", **overview}
 
 
 def sessions(rows: list[dict[str, Any]]) -> dict[str, Any]:

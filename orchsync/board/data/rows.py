@@ -4,7 +4,6 @@ resolving a code or commit id from a URL (never a path: one segment, through the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -49,10 +48,12 @@ def diagnostics(value: Any) -> list[str]:
 
 
 def disk(repo: Repo, path: str) -> bytes | None:
-    try:
-        return (repo.root / path).read_bytes()
-    except OSError:
-        return None
+    """A regular file's bytes as they are on disk; None for a link, a folder, a FIFO, a file
+    too large, or nothing (never a link's target: see `parse.fsread`)."""
+    from orchsync.parse.fsread import FILE, read_entry
+
+    entry = read_entry(repo.root, path)
+    return entry.data if entry.kind == FILE else None
 
 
 def plain(value: Any) -> Any:
@@ -66,12 +67,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     return value
-
-
-def fetch(con: Any, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-    cur = con.execute(sql, list(params))
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, (plain(v) for v in r), strict=True)) for r in cur.fetchall()]
 
 
 def resolve_task(repo: Repo, code: str) -> tuple[str, str]:

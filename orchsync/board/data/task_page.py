@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from orchsync import query
-from orchsync.board.data.cards import dependency_states
 from orchsync.board.data.rows import BOOKKEEPING, commit_id, disk, event_row, labels, resolve_task
 from orchsync.errors import OrchsyncError, UnknownEntity
 from orchsync.model import PRIORITIES, TASK_STATUSES
@@ -25,7 +24,9 @@ def task(repo: Repo, code: str) -> dict[str, Any]:
     from orchsync.pm.timeline import entity_versions
 
     code, path = resolve_task(repo, code)
-    raw = (repo.root / path).read_bytes()
+    raw = disk(repo, path)
+    if raw is None:
+        raise UnknownEntity(f"task {code}: {path} is not a regular file")
     parsed = parse_file(path, raw)
     e = parsed.entity
     fields = e.fields() if e is not None else {}
@@ -45,22 +46,18 @@ def task(repo: Repo, code: str) -> dict[str, Any]:
         cl["total"] = len(cl["items"])
     agent_path = path.rsplit("/", 1)[0] + "/AGENT.yml"
     agent_raw = disk(repo, agent_path)
+    deps = list(getattr(e, "depends_on", []) or [])
     with query.reader(repo) as con:
-        indexed = con.execute("SELECT hash FROM tasks WHERE code = ?", [code]).fetchone()
+        indexed = query.tasks_by_code(con, [code]).get(code)
         events = [
             event_row(r)
-            for r in reversed(query.events(con, entity=f"T:{code}", limit=200))
-            if r["event_type"] not in BOOKKEEPING
+            for r in query.events(
+                con, entity=f"T:{code}", exclude=BOOKKEEPING, limit=200, newest_first=True
+            )
         ]
-        dependents = [
-            r[0]
-            for r in con.execute(
-                "SELECT code FROM tasks WHERE list_contains(depends_on, ?) ORDER BY code", [code]
-            ).fetchall()
-        ]
-        deps = list(getattr(e, "depends_on", []) or [])
-        states = dependency_states(con, [{"depends_on": deps}])
-        profiles = [r[0] for r in con.execute("SELECT name FROM agents ORDER BY name").fetchall()]
+        dependents = [r["code"] for r in query.dependents(con, code)]
+        ready = query.readiness(fields.get("status"), deps, query.tasks_by_code(con, deps))
+        profiles = [a["name"] for a in query.agents(con)["agents"] if a["profile"]]
     history = [v.to_dict() for v in reversed(entity_versions(repo, f"T:{code}"))]
     metadata = fields.get("metadata") or {}
     return {
@@ -70,7 +67,7 @@ def task(repo: Repo, code: str) -> dict[str, Any]:
         "sprint": path.split("/")[2],
         "path": path,
         "hash": parsed.hash,
-        "synced": indexed is not None and indexed[0] == parsed.hash,
+        "synced": indexed is not None and indexed["hash"] == parsed.hash,
         "valid": parsed.valid,
         "diagnostics": [str(d) for d in parsed.diagnostics],
         "title": fields.get("title") or code,
@@ -78,9 +75,9 @@ def task(repo: Repo, code: str) -> dict[str, Any]:
         "priority": fields.get("priority"),
         "agent": fields.get("agent"),
         "labels": labels(metadata.get("labels")),
-        "dependencies": [
-            {"code": d, "status": states.get(d), "done": states.get(d) == "completed"} for d in deps
-        ],
+        "dependencies": ready["dependencies"],
+        "waiting_on": ready["waiting_on"],
+        "ready": ready["ready"],
         "dependents": dependents,
         "metadata": {k: v for k, v in metadata.items() if k != "labels"},
         "context": fields.get("context") or [],

@@ -8,12 +8,11 @@ index, which `query.reader` brings up to date with git first.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from orchsync.model import Task, TaskAgentConfig
+from orchsync.parse.resolve import task_target
 from orchsync.parse.worktree import read_parsed
-from orchsync.pm.tasks import task_target
 from orchsync.repo import Repo
 
 __all__ = ["show_task"]
@@ -33,36 +32,13 @@ def show_task(repo: Repo, task: str) -> dict[str, Any]:
         raise UnknownEntity(f"unknown task {code!r} (no {path})")
     entity = parsed.entity if isinstance(parsed.entity, Task) else None
     deps = list(entity.depends_on) if entity is not None else []
+    status = entity.status if entity is not None else None
     agent_path = path.rsplit("/", 1)[0] + "/AGENT.yml"
     agent_file = read_parsed(repo.root, agent_path)
     with query.reader(repo) as con:
-        known = _rows(
-            con,
-            "SELECT code, title, status, sprint_code AS sprint FROM tasks WHERE list_contains(?, code)",
-            [deps],
-        )
-        dependents = _rows(
-            con,
-            "SELECT code, title, status, sprint_code AS sprint FROM tasks "
-            "WHERE list_contains(depends_on, ?) ORDER BY code",
-            [code],
-        )
-        last = _rows(
-            con,
-            'SELECT "commit", emitted_at AS time, agent, session_key AS session, event_type '
-            "FROM events WHERE entity_type = 'task' AND entity_code = ? AND \"commit\" IS NOT NULL "
-            "ORDER BY emitted_at DESC, seq DESC LIMIT 20",
-            [code],
-        )
-    by_code = {r["code"]: r for r in known}
-    dependencies = [
-        {**by_code[d], "missing": False}
-        if d in by_code
-        else {"code": d, "title": None, "status": None, "sprint": None, "missing": True}
-        for d in deps
-    ]
-    waiting = [d["code"] for d in dependencies if d["status"] != "completed"]
-    status = entity.status if entity is not None else None
+        ready = query.readiness(status, deps, query.tasks_by_code(con, deps))
+        dependents = query.dependents(con, code)
+        history = query.events(con, entity=f"T:{code}", limit=20, newest_first=True)
     fields = entity.fields() if entity is not None else {}
     return {
         "task": code,
@@ -74,11 +50,11 @@ def show_task(repo: Repo, task: str) -> dict[str, Any]:
         "diagnostics": [d.to_dict() for d in parsed.diagnostics],
         **{k: v for k, v in fields.items() if k not in ("code", "sprint", "valid")},
         "agent_config": _agent_config(agent_path, agent_file),
-        "dependencies": dependencies,
+        "dependencies": ready["dependencies"],
         "dependents": dependents,
-        "ready": status == "pending" and not waiting,
-        "waiting_for": waiting,
-        "last_commit": _last_commit(last),
+        "ready": ready["ready"],
+        "waiting_on": ready["waiting_on"],
+        "last_commit": _last_commit([e for e in history if e["commit"]]),
     }
 
 
@@ -95,26 +71,16 @@ def _agent_config(path: str, parsed: Any) -> dict[str, Any] | None:
     }
 
 
-def _last_commit(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The newest commit among the task's events, with every event it carried."""
-    if not rows:
+def _last_commit(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest commit among the task's events (newest first), with every event it carried."""
+    if not events:
         return None
-    newest = rows[0]
-    same = [r for r in rows if r["commit"] == newest["commit"]]
+    newest = events[0]
+    same = [e for e in events if e["commit"] == newest["commit"]]
     return {
         "commit": newest["commit"],
-        "time": newest["time"],
+        "time": newest["emitted_at"],
         "agent": newest["agent"],
-        "session": newest["session"],
-        "events": [r["event_type"].removeprefix("orchestration.") for r in reversed(same)],
+        "session": newest["session_key"],
+        "events": [e["event_type"].removeprefix("orchestration.") for e in reversed(same)],
     }
-
-
-def _rows(con: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params)
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, (_plain(v) for v in row), strict=True)) for row in cur.fetchall()]
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else value
