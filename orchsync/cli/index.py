@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any
@@ -187,7 +188,7 @@ def events(
             return query.events(con, since=since, limit=limit or None, **filters)
 
     rows = cached(repo, "events", {**filters, "since": since, "limit": limit}, compute)
-    _print_events(rows, fmt)
+    _print_events(rows, fmt, lines=follow)
     if not follow:
         return
     from orchsync import query
@@ -203,14 +204,18 @@ def events(
             if new:
                 seen.update(r["id"] for r in new)
                 last = new[-1]["emitted_at"]
-                _print_events(new, fmt, header=False)
+                _print_events(new, fmt, header=False, lines=True)
     except KeyboardInterrupt:
         return
 
 
-def _print_events(rows: list[dict], fmt: str, header: bool = True) -> None:
+def _print_events(rows: list[dict], fmt: str, header: bool = True, lines: bool = False) -> None:
+    if fmt == "json" and lines:  # --follow --json: JSON Lines, one event per line
+        for row in rows:
+            click.echo(json.dumps(row, default=str, ensure_ascii=False))
+        return
     if fmt == "json":
-        for value in [rows] if header else rows:  # --follow prints one JSON object per event
+        for value in [rows] if header else rows:
             emit_json(value)
         return
     if fmt == "table" and not header:
@@ -222,7 +227,16 @@ def _print_events(rows: list[dict], fmt: str, header: bool = True) -> None:
     render_rows(
         rows,
         fmt,
-        ["emitted_at", "event_type", "entity_type", "entity_code", "agent", "session_key", "commit"]
+        [
+            "id",
+            "emitted_at",
+            "event_type",
+            "entity_type",
+            "entity_code",
+            "agent",
+            "session_key",
+            "commit",
+        ]
         if fmt == "table"
         else None,
         empty="no events",
