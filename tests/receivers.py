@@ -48,6 +48,7 @@ class WebhookReceiver(_Server):
         self.requests = 0
         self.bad_signatures = 0
         self.script: Callable[[int], Answer] = lambda n: (200, {})
+        self.delay = 0.0  # seconds before each answer: a slow receiver
         self.released = threading.Event()
         self.times: list[float] = []  # when each request came in (monotonic)
         super().__init__(_WebhookHandler)
@@ -80,6 +81,8 @@ class _WebhookHandler(BaseHTTPRequestHandler):
             owner.requests += 1
             owner.times.append(time.monotonic())
         status, headers = owner.script(n)
+        if owner.delay:
+            time.sleep(owner.delay)
         if status == 0:
             owner.released.wait(120)
             return  # hang up without an answer
