@@ -69,7 +69,7 @@ def all_committed(repo: Path) -> None:
 
 
 def test_edits_under_a_running_daemon_reach_every_sink(
-    daemon, example_repo, receiver, collector, tmp_path
+    daemon, agent_init, example_repo, receiver, collector, tmp_path
 ):
     tasks_committed(example_repo)
     trail = tmp_path / "trail.jsonl"
@@ -110,6 +110,14 @@ def test_edits_under_a_running_daemon_reach_every_sink(
         e["path"] for e in receiver.events() if e["event_type"] == "orchestration.task.updated"
     }
     assert edited == {f"delegation/sprints/orchestration-api-v2/{c}/TASK.md" for c in TASKS}
+
+    # An AGENT INIT changes no file: the sinks find its journal events on their own.
+    agent_init(example_repo, "T:d-00", "--agent", "backend-engineer")
+    wait_for(
+        lambda: "orchestration.agent.initialized" in {e["event_type"] for e in receiver.events()},
+        30,
+        what="the journal event",
+    )
 
 
 def test_sigkill_in_the_middle_of_deliveries_loses_no_event(daemon, example_repo, receiver):
