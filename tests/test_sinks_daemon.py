@@ -233,3 +233,21 @@ def test_a_receiver_that_hangs_does_not_slow_snapshot_commits(daemon, example_re
     started = time.monotonic()
     assert hung.terminate(timeout=20) == 0  # stopping does not wait for the stuck send
     assert time.monotonic() - started < 15
+
+
+def test_a_sink_added_while_the_daemon_runs_starts_delivering(daemon, example_repo, tmp_path):
+    tasks_committed(example_repo)
+    d = daemon(example_repo, "--debounce", "100")
+    trail = tmp_path / "trail.jsonl"
+
+    with_sinks(example_repo, f"  - name: trail\n    type: jsonl\n    path: {trail}\n", commit=False)
+    wait_for(lambda: "sink trail (jsonl to" in d.stderr(), 30, what="the sink to start")
+    wait_for(lambda: (example_repo / ".git/orchsync/sinks/trail/cursor.json").exists(), 30)
+    edit(example_repo, 0)
+    all_committed(example_repo)
+
+    wait_for(lambda: trail.exists() and read_jsonl(trail), 30, what="the edit's events")
+    assert [e["event_type"] for e in read_jsonl(trail)] == [
+        "orchestration.task.updated",
+        "orchestration.file.synced",
+    ]
