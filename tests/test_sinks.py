@@ -681,3 +681,43 @@ def test_the_secret_never_reaches_status_or_logs(orchsync, example_repo, receive
     ]
     assert all(SECRET not in t for t in texts)
     assert os.environ["ORCHSYNC_TEST_SECRET"] == SECRET
+
+
+def test_a_sink_too_far_behind_is_reported_not_dropped(orchsync, example_repo, tmp_path):
+    out = tmp_path / "events.jsonl"
+    with_sinks(
+        example_repo,
+        f"  - name: trail\n    type: jsonl\n    path: {out}\n    start: all\n    max_backlog: 5\n",
+    )
+    flush(orchsync, example_repo)  # caught up; then 4 commits it does not get yet
+    for n in range(4):
+        new_task(example_repo, f"t-{n}")
+        snapshot(example_repo)
+
+    behind = orchsync(example_repo, "sinks", "status")
+    flush(orchsync, example_repo)
+
+    assert behind.exit_code == 1
+    assert "trail: 8 events behind, more than max_backlog (5)" in behind.stdout
+    assert [e["id"] for e in read_jsonl(out)] == index_ids(example_repo)
+
+
+def test_a_full_dead_letter_file_is_reported_and_refused_batches_are_counted(
+    orchsync, example_repo, receiver, monkeypatch
+):
+    from orchsync.sinks import ledger
+
+    monkeypatch.setattr(ledger, "DEAD_LETTER_MAX", 6000)  # a small bound
+    with_sinks(example_repo, webhook(receiver, "    batch_size: 5\n"))
+    receiver.script = lambda n: (400, {})
+
+    flush(orchsync, example_repo)
+    state = sink_status(orchsync, example_repo)["hooks"]
+    status = orchsync(example_repo, "status")
+
+    dead = example_repo / ".git/orchsync/sinks/hooks/dead-letter.jsonl"
+    assert dead.stat().st_size <= 6000
+    backlog = state["backlog"]
+    assert backlog["dead_letter_events"] + backlog["dropped_events"] == len(index_ids(example_repo))
+    assert backlog["dropped_events"] > 0
+    assert "dead-letter file full" in status.stdout

@@ -147,6 +147,11 @@ class Delivery:
             self._sink = self._opener(self.repo, self.spec, self.stop)
         return self._sink
 
+    def rest(self) -> None:
+        """Caught up: drop the git handle (its caches are megabytes on a big history); the
+        next round opens it again in a few ms."""
+        self._git = None
+
     def close(self) -> None:
         if self._sink is not None:
             try:

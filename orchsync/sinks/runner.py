@@ -165,6 +165,7 @@ class _Worker:
                 if done.error is not None:
                     raise done.error
                 if not done.more:
+                    delivery.rest()
                     break
         except LockTimeout:
             return BUSY_RETRY

@@ -127,8 +127,8 @@ def load_sinks(repo: Repo) -> SinkSettings:
 
 def parse_sinks(raw: bytes | None, repo: Repo) -> SinkSettings:
     """Read `sinks:` from config bytes; problems become diagnostics, never exceptions."""
-    if raw is None:
-        return SinkSettings()
+    if raw is None or b"sinks" not in raw:
+        return SinkSettings()  # (no YAML parser imported for a config without sinks)
     from orchsync.parse.yamldoc import Document, decode, load_yaml
 
     text, _ = decode(raw)
