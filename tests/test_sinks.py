@@ -721,3 +721,31 @@ def test_a_full_dead_letter_file_is_reported_and_refused_batches_are_counted(
     assert backlog["dead_letter_events"] + backlog["dropped_events"] == len(index_ids(example_repo))
     assert backlog["dropped_events"] > 0
     assert "dead-letter file full" in status.stdout
+
+
+def test_an_index_rebuilt_without_history_stops_a_sink_rather_than_skip(
+    orchsync, example_repo, tmp_path
+):
+    out = tmp_path / "events.jsonl"
+    with_sinks(example_repo, f"  - name: trail\n    type: jsonl\n    path: {out}\n")
+    flush(orchsync, example_repo)
+    set_status(example_repo, PHASE3, "blocked")
+    snapshot(example_repo)  # not delivered yet
+    for path in (example_repo / ".git/orchsync").glob("index.duckdb*"):
+        path.unlink()
+    assert orchsync(example_repo, "reindex", "--from-files").exit_code == 0
+
+    stopped = flush(orchsync, example_repo)
+    status = sink_status(orchsync, example_repo)["trail"]
+    assert orchsync(example_repo, "reindex").exit_code == 0
+    resumed = flush(orchsync, example_repo)
+
+    assert stopped.exit_code == 1
+    assert "run `orchsync reindex` so this sink gets the events it has not had" in stopped.stderr
+    assert status["state"] == "failing" and "orchsync reindex" in status["last_error"]["message"]
+    assert resumed.exit_code == 0
+    assert [e["event_type"] for e in read_jsonl(out)] == [
+        "orchestration.task.status_updated",
+        "orchestration.task.blocked",
+        "orchestration.file.synced",
+    ]

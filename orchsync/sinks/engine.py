@@ -115,9 +115,14 @@ class Delivery:
                     cursor = initial_cursor(self.repo, con, self.spec.start)
                     self.ledger.write_cursor(cursor)
                     logger.info("sink %s starts at %s", self.spec.name, _where(cursor))
-                pending = read_pending(
-                    self.repo, con, cursor, self.policy, self.spec.batch_size, git=self._git
-                )
+                try:
+                    pending = read_pending(
+                        self.repo, con, cursor, self.policy, self.spec.batch_size, git=self._git
+                    )
+                except SinkError as exc:  # the index cannot say what comes next
+                    out.error = exc
+                    self._failed(exc)
+                    return out
             kept = [e for e in pending.events if self.spec.filter.matches(e)]
             out.skipped = len(pending.events) - len(kept)
             out.more = pending.more

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchsync.config import load_config
+from orchsync.errors import SinkError
 from orchsync.repo import Repo
 from orchsync.sinks.ledger import DEAD_LETTER_MAX, Ledger
 from orchsync.sinks.settings import SinkSpec, load_sinks
@@ -101,9 +102,13 @@ def _measure(
     with query.reader(repo) as con:
         for row in rows:
             spec = by_name[row["name"]]
-            count, oldest = lag(
-                repo, con, Cursor.from_dict(row["cursor"]), policy, spec.filter, git=git
-            )
+            try:
+                count, oldest = lag(
+                    repo, con, Cursor.from_dict(row["cursor"]), policy, spec.filter, git=git
+                )
+            except SinkError as exc:  # the index cannot say what the sink lacks
+                row["last_error"] = row["last_error"] or {"message": str(exc), "status": None}
+                continue
             row["lag_events"] = count
             row["oldest_pending"] = oldest
             if oldest:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orchsync.config import EventPolicy
+from orchsync.errors import SinkError
 from orchsync.events.journal import sizes
 from orchsync.index.schema import TABLES
 from orchsync.query.commits import commits_after, fold_heads
@@ -119,7 +120,24 @@ def _pending_commits(
     tip = index_tip(con)
     if tip is None:
         return [], None
+    _history_check(repo, con, cursor, git)
     return commits_after(repo, tip, cursor.heads, git=git), tip
+
+
+def _history_check(repo: Repo, con: Any, cursor: Cursor, git: Any) -> None:
+    """An index rebuilt from the files (`reindex --from-files` of a missing index) holds no
+    events of the commits before it: a sink that has not had them must not move past them."""
+    meta = dict(con.execute("SELECT key, value FROM meta WHERE key LIKE 'history%'").fetchall())
+    if meta.get("history") != "skipped":
+        return
+    base = meta.get("history_from")
+    if base and not commits_after(repo, base, cursor.heads, git=git):
+        return  # the sink is past that point: every later commit has its events
+    raise SinkError(
+        "the index holds no events of the commits before it was rebuilt from the files "
+        "(`orchsync reindex --from-files`); run `orchsync reindex` so this sink gets the "
+        "events it has not had"
+    )
 
 
 def _commit_events(
