@@ -8,6 +8,7 @@ deduplicate by.
 - `settings`  the `sinks:` list, checked (diagnostics with file, line and field)
 - `source`    what a sink has not had yet: events of commits from the index, journal events
 - `engine`    one delivery round (read, send, move the cursor); `flush` without a daemon
+- `batch`     a batch of events, and what a receiver provides (`Sink`)
 - `runner`    the daemon's threads, woken after each batch, with backoff
 - `report`    `orchsync sinks status` and the lines `orchsync status` adds
 - `jsonl`, `webhook`, `otlp`   the receivers
