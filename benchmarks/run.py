@@ -1,7 +1,7 @@
 """Measure orchsync against its performance budget and write benchmarks/RESULTS.md.
 
     python benchmarks/run.py [--size 10000] [--history 200] [--runs 5] [--dest DIR]
-                             [--only parse,reindex,sync,queries,search,agent,daemon,board]
+                             [--only parse,reindex,sync,queries,search,agent,daemon,board,sinks]
                              [--out FILE] [--update]
     python benchmarks/run.py --smoke        # N=500, one run each: CI checks it works, not its speed
 
@@ -365,6 +365,105 @@ def _proc_rss_kib(pid: int) -> int:
     return 0
 
 
+def bench_sinks(info: CorpusInfo, edits: int, debounce_ms: int) -> list[Figure]:
+    """Commit -> webhook receiver latency with the daemon delivering (`orchsync.sinks`).
+
+    A receiver on 127.0.0.1 in this process records when each event arrives; the latency
+    of an edit is the arrival of its first event minus its commit time (the event's
+    `emitted_at`, the commit's `Orchsync-Time`: the same clock). A JSON Lines sink runs
+    beside it, as a team would have both. The sinks are removed from the corpus afterwards.
+    """
+    import hashlib
+    import hmac
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from orchsync.model import content_hash
+
+    secret = "bench-secret"
+    arrivals: dict[str, float] = {}  # content hash -> arrival (epoch seconds)
+    emitted: dict[str, float] = {}  # content hash -> commit time (epoch seconds)
+    bad = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            now = time.time()
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            if self.headers.get("X-Orchsync-Signature") != sig:
+                bad.append(1)
+            for e in json.loads(body)["events"]:
+                if e.get("hash"):  # the edit's events carry the new bytes' hash
+                    arrivals.setdefault(e["hash"], now)
+                    at = dt.datetime.fromisoformat(e["emitted_at"].replace("Z", "+00:00"))
+                    emitted.setdefault(e["hash"], at.timestamp())
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = info.root / "delegation/orchsync.yml"
+    original_config = config.read_bytes()
+    trail = info.root.parent / f"{info.root.name}-sink-events.jsonl"
+    config.write_bytes(
+        original_config
+        + (
+            f"\nsinks:\n  - name: bench-hook\n    type: webhook\n"
+            f"    url: http://127.0.0.1:{server.server_address[1]}/events\n"
+            f"    secret_env: ORCHSYNC_BENCH_SECRET\n"
+            f"  - name: bench-trail\n    type: jsonl\n    path: {trail}\n"
+        ).encode()
+    )
+    env = {**ENV, "ORCHSYNC_BENCH_SECRET": secret}
+    cli(info.root, "sync")
+    proc = subprocess.Popen(
+        [*ORCHSYNC, "--repo", str(info.root), "watch", "--debounce", str(debounce_ms)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    latency = Figure(
+        f"sinks: commit -> webhook receiver ({edits} edits, daemon)",
+        target=1000,
+        note="webhook + JSON Lines sinks; from the commit time to the receiver",
+    )
+    p95 = Figure("sinks: p95 of the same", target=1000)
+    whole = Figure(
+        "sinks: write -> webhook receiver", note=f"includes the debounce ({debounce_ms} ms)"
+    )
+    path = info.root / info.sample_task_path
+    original = path.read_bytes()
+    try:
+        _wait_for(lambda: _daemon_watching(info.root), 120)
+        time.sleep(1.0)
+        for n in range(edits):
+            data = original + f"\n<!-- sink latency probe {n} -->\n".encode()
+            digest = content_hash(data)
+            written = time.time()
+            path.write_bytes(data)
+            _wait_for(lambda d=digest: d in arrivals, 60, step=0.01)
+            latency.samples.append((arrivals[digest] - emitted[digest]) * 1000)
+            whole.samples.append((arrivals[digest] - written) * 1000)
+            time.sleep(0.05)
+        ordered = sorted(latency.samples)
+        p95.samples.append(ordered[max(0, int(len(ordered) * 0.95) - 1)])
+        assert not bad, "bad signatures"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        server.shutdown()
+        path.write_bytes(original)
+        config.write_bytes(original_config)
+        cli(info.root, "sync")
+        shutil.rmtree(info.root / ".git/orchsync/sinks", ignore_errors=True)
+        trail.unlink(missing_ok=True)
+    return [latency, p95, whole]
+
+
 # --- report ----------------------------------------------------------------------------------
 
 
@@ -495,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--dest", type=Path, help="reuse (or build) the corpus here instead of a temp folder"
     )
-    ap.add_argument("--only", default="parse,reindex,sync,queries,search,agent,daemon,board")
+    ap.add_argument("--only", default="parse,reindex,sync,queries,search,agent,daemon,board,sinks")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument(
         "--update",
@@ -544,6 +643,7 @@ def main(argv: list[str] | None = None) -> int:
                 "daemon",
                 lambda: bench_daemon(info, args.latency_edits, args.idle_seconds, args.debounce),
             ),
+            ("sinks", lambda: bench_sinks(info, args.latency_edits, args.debounce)),
         ]
         for name, step in steps:
             if name in only:

@@ -15,6 +15,7 @@ __all__ = [
     "NotARepository",
     "OrchsyncError",
     "QueryLimit",
+    "SinkError",
     "SnapshotBlocked",
     "StaleWrite",
     "StorageFault",
@@ -126,3 +127,27 @@ class StaleWrite(OrchsyncError):
             f"{path} changed since it was read (expected sha256 {expected_hash[:12]}, {now}); "
             "nothing written: reload it and try again"
         )
+
+
+class SinkError(OrchsyncError):
+    """An event sink that could not take a batch (`orchsync.sinks`).
+
+    `permanent`: the receiver refused this batch for good (an HTTP 4xx other than 408/429),
+    so sending it again cannot help; otherwise the batch is sent again later, not before
+    `retry_after` seconds when the receiver said so.
+    """
+
+    exit_code = ExitCode.FINDINGS
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.status = status

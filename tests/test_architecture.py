@@ -52,12 +52,12 @@ MAY_IMPORT: dict[str, set[str]] = {
     "context": BASICS | {"__init__", "parse", "events", "index", "query"},
     # pm hands its syncs to a running daemon through `watch.client`
     "pm": BASICS | {"__init__", "parse", "events", "git", "index", "sync", "query", "watch"},
-    "watch": BASICS | {"parse", "events", "git", "index", "sync", "query"},
+    "watch": BASICS | {"parse", "events", "git", "index", "sync", "query", "sinks"},
     # faces: the whole library, never each other
-    "cli": LIBRARY | {"__init__"},
+    "cli": LIBRARY | {"__init__", "sinks"},
     "mcp": LIBRARY | {"__init__"},
     "board": LIBRARY | {"__init__"},
-    "sinks": BASICS | {"parse", "events", "index", "query"},
+    "sinks": BASICS | {"__init__", "parse", "events", "index", "query"},
 }
 # A face may start another face, never reuse its code: `orchsync mcp` and `orchsync board`
 # are CLI commands whose whole job is to launch that face.

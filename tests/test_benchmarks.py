@@ -51,6 +51,7 @@ def test_benchmark_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         "peak RSS of `orchsync reindex`",
         "board: `/?sprint=…`",
         "board: `/activity` (first 200 events, HTML)",
+        "sinks: commit -> webhook receiver",
     ):
         row = next((line for line in text.splitlines() if line.startswith(f"| {figure}")), None)
         assert row is not None, f"missing figure {figure!r}"

@@ -319,6 +319,7 @@ def test_follow_prints_rows_under_its_header(example_repo):
     header, rule, first, followed = lines
     starts = [m.start() for m in re.finditer(r"\S+", header)]
     assert header.split() == [
+        "id",
         "emitted_at",
         "event_type",
         "entity_type",
@@ -329,16 +330,17 @@ def test_follow_prints_rows_under_its_header(example_repo):
     ]
     assert [m.start() for m in re.finditer(r"-+", rule)] == starts
     cells = followed.split()
-    assert cells[1:5] == [
+    assert cells[0].isdigit() and followed.index(cells[0]) == starts[0]  # the stable event id
+    assert cells[2:6] == [
         "orchestration.task.status_updated",
         "task",
         "phase-3-template-generation",
         "dev",
     ]
-    assert followed.index("orchestration.task") == starts[1]
-    assert followed.index("phase-3-template-generation") == starts[3]
-    assert followed.index(" dev ") + 1 == starts[4]
-    assert cells[-1] == head(example_repo)[:12] and followed.rindex(cells[-1]) == starts[6]
+    assert followed.index("orchestration.task") == starts[2]
+    assert followed.index("phase-3-template-generation") == starts[4]
+    assert followed.index(" dev ") + 1 == starts[5]
+    assert cells[-1] == head(example_repo)[:12] and followed.rindex(cells[-1]) == starts[7]
 
 
 def test_follow_json_is_json_lines_from_the_first_line(example_repo):

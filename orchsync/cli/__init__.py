@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "List or follow events; `events archive` moves old ones to Parquet.",
     ),
     "query": ("index:query", "Read-only SQL over the index."),
+    "sinks": ("sinks:sinks", "Event sinks (JSON Lines, webhook, OTLP): flush, status."),
     "stats": ("index:stats", "Counts by status, throughput and cycle time per sprint."),
     "search": (
         "search:search",

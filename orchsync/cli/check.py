@@ -7,7 +7,7 @@ import click
 from orchsync.cli.common import emit_json, plural, repo_option
 from orchsync.errors import ExitCode, UsageError
 from orchsync.parse.checks import cross_file, placeholder_warnings
-from orchsync.parse.layout import DELEGATION
+from orchsync.parse.layout import CONFIG_FILE, DELEGATION
 from orchsync.parse.worktree import list_files, load_tree
 from orchsync.repo import Repo
 
@@ -38,6 +38,10 @@ def check(repo: Repo, paths: tuple[str, ...], as_json: bool) -> None:
     diagnostics = [d for f in parsed for d in f.diagnostics]
     diagnostics += [d for d in cross_file(everything) if d.path in wanted]
     diagnostics += placeholder_warnings(repo.root, parsed)
+    if CONFIG_FILE in wanted:  # the `sinks:` entries, checked beyond the file's schema
+        from orchsync.sinks.settings import load_sinks
+
+        diagnostics += load_sinks(repo).diagnostics
     errors = [d for d in diagnostics if d.severity == "error"]
     if as_json:
         emit_json(

@@ -237,6 +237,7 @@ def events(
 # The table of events: these columns, at least these widths (a followed stream keeps the
 # widths of its header, so every row lines up under it, however late it comes).
 _EVENT_WIDTHS = {
+    "id": 19,
     "emitted_at": 19,
     "event_type": 40,
     "entity_type": 11,

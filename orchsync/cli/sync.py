@@ -131,8 +131,10 @@ def sync(
 def status(repo: Repo, as_json: bool) -> None:
     """Pending changes and why they wait, the last snapshot, the index and the daemon."""
     from orchsync.pm.setup import repo_status
+    from orchsync.sinks.report import problems
 
     info = repo_status(repo)
+    info["sinks"] = problems(repo)
     if as_json:
         emit_json(info)
         return
@@ -172,6 +174,8 @@ def status(repo: Repo, as_json: bool) -> None:
     click.echo(f"index: {state}")
     for problem in info["config_problems"]:
         click.echo(f"config: {problem}")
+    for problem in info["sinks"]:
+        click.echo(problem)
     pending = info["pending"]
     click.echo(f"pending changes: {len(pending)}")
     for path in pending[:50]:

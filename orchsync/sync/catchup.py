@@ -517,7 +517,9 @@ def index_from_files(
             index.reset(con)
         batch = Batch(touched=indexed + paths)
         if fresh:
+            # "history": no events of commits up to this tip (event sinks must not pass it)
             batch.meta = {"ref": ref, "last_commit": result.tip or "", "history": "skipped"}
+            batch.meta["history_from"] = result.tip or ""
         rows, journal_meta = journal_tail(repo.runtime / "journal", config.events, meta, full=fresh)
         batch.events.extend(rows)
         batch.meta.update(journal_meta)

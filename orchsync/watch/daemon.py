@@ -110,11 +110,12 @@ class Daemon:
         self._warm: Any = None  # orchsync.sync.warm.Warm, made on the first library sync
         self._last_sync = time.monotonic()
         self._cooled = 0  # 1: DuckDB instance dropped (COOL_AFTER), 2: all dropped (FORGET_AFTER)
+        self._sinks: Any = None  # orchsync.sinks.runner.SinkRunner, while running
 
     # --- the loop ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        with DaemonLock(self.repo), self._serving():
+        with DaemonLock(self.repo), self._serving(), self._delivering():
             self._state = {
                 "pid": os.getpid(),
                 "started_at": now_iso(),
@@ -186,6 +187,18 @@ class Daemon:
                 server.close()
             if self._warm is not None:
                 self._warm.close()
+
+    @contextlib.contextmanager
+    def _delivering(self) -> Iterator[None]:
+        """The event sinks (`orchsync.sinks`): their own threads, woken after each sync."""
+        from orchsync.sinks.runner import SinkRunner
+
+        self._sinks = SinkRunner(self.repo)
+        self._sinks.start()
+        try:
+            yield
+        finally:
+            self._sinks.stop()
 
     def batches(self, source: ChangeSource) -> Iterator[set[str]]:
         return settled_changes(
@@ -317,14 +330,18 @@ class Daemon:
     ) -> Any:
         """The library's sync with this process's warm index (a test's fake as it is)."""
         self._last_sync, self._cooled = time.monotonic(), 0
-        if self._sync is not None:
-            return self._sync(self.repo, paths, **options)
-        from orchsync.sync import Syncer, SyncOptions
-        from orchsync.sync.warm import Warm
+        try:
+            if self._sync is not None:
+                return self._sync(self.repo, paths, **options)
+            from orchsync.sync import Syncer, SyncOptions
+            from orchsync.sync.warm import Warm
 
-        if self._warm is None:
-            self._warm = Warm(self.repo)
-        return Syncer(self.repo, self._warm).run(paths, SyncOptions(**options), on_committed)
+            if self._warm is None:
+                self._warm = Warm(self.repo)
+            return Syncer(self.repo, self._warm).run(paths, SyncOptions(**options), on_committed)
+        finally:
+            if self._sinks is not None:
+                self._sinks.notify()  # committed and indexed: the sinks deliver, off this path
 
     def serve_sync(self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         """A sync a write command handed over (`orchsync.watch.client`); runs in a server thread.
