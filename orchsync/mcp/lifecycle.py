@@ -39,6 +39,8 @@ class LifecycleTools:
     repo: Any
     _call: Callable[[], Any]
     _who: Callable[[Context, str | None], tuple[str | None, str]]
+    _write: Callable[..., Any]
+    _errors: Callable[[], Any]
 
     def lifecycle_specs(self) -> list[tuple[Callable[..., Any], str, ToolAnnotations]]:
         read = ToolAnnotations(read_only_hint=True)
@@ -99,24 +101,24 @@ class LifecycleTools:
     ) -> dict[str, Any]:
         from orchsync.pm.edits import checklist_ticks, edit_task
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return edit_task(
-                self.repo,
-                task,
-                title=title,
-                priority=priority,
-                agent=agent,
-                add_deps=add_deps or (),
-                rm_deps=rm_deps or (),
-                add_labels=add_labels or (),
-                rm_labels=rm_labels or (),
-                set_fields=fields,
-                checklist=checklist_ticks(check or (), uncheck or ()),
-                expected_hash=expected_hash,
-                actor=actor,
-                session=session,
-            ).to_dict()
+        with self._errors():  # a malformed SECTION:N is a tool error, like the write's own
+            ticks = checklist_ticks(check or (), uncheck or ())
+        return self._write(
+            ctx,
+            session,
+            edit_task,
+            task,
+            title=title,
+            priority=priority,
+            agent=agent,
+            add_deps=add_deps or (),
+            rm_deps=rm_deps or (),
+            add_labels=add_labels or (),
+            rm_labels=rm_labels or (),
+            set_fields=fields,
+            checklist=ticks,
+            expected_hash=expected_hash,
+        )
 
     def bug_status(
         self,
@@ -128,16 +130,7 @@ class LifecycleTools:
     ) -> dict[str, Any]:
         from orchsync.pm.bugs import set_bug_status
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return set_bug_status(
-                self.repo,
-                bug,
-                status,
-                note,
-                actor=actor,
-                session=session,
-            ).to_dict()
+        return self._write(ctx, session, set_bug_status, bug, status, note)
 
     def adr_status(
         self,
@@ -149,16 +142,7 @@ class LifecycleTools:
     ) -> dict[str, Any]:
         from orchsync.pm.adrs import set_adr_status
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return set_adr_status(
-                self.repo,
-                adr,
-                status,
-                superseded_by,
-                actor=actor,
-                session=session,
-            ).to_dict()
+        return self._write(ctx, session, set_adr_status, adr, status, superseded_by)
 
     def sprint_status(
         self,
@@ -170,16 +154,7 @@ class LifecycleTools:
     ) -> dict[str, Any]:
         from orchsync.pm.sprints import set_sprint_status
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return set_sprint_status(
-                self.repo,
-                sprint,
-                status,
-                force=force,
-                actor=actor,
-                session=session,
-            ).to_dict()
+        return self._write(ctx, session, set_sprint_status, sprint, status, force=force)
 
     def agent_create(
         self,
@@ -192,14 +167,12 @@ class LifecycleTools:
     ) -> dict[str, Any]:
         from orchsync.pm.agents import create_agent
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return create_agent(
-                self.repo,
-                name,
-                role=role,
-                model=model,
-                capabilities=capabilities or (),
-                actor=actor,
-                session=session,
-            ).to_dict()
+        return self._write(
+            ctx,
+            session,
+            create_agent,
+            name,
+            role=role,
+            model=model,
+            capabilities=capabilities or (),
+        )

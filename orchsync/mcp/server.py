@@ -314,6 +314,21 @@ class _Face(LifecycleTools):
         chosen = session or self.session or (ctx.headers or {}).get("mcp-session-id")
         return actor, chosen or self.connection_session
 
+    def _write(
+        self,
+        ctx: Context,
+        session: str | None,
+        fn: Callable[..., Any],
+        *args: Any,
+        as_dict: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """One write through the library, as this connection's actor in its session."""
+        with self._call():
+            actor, session = self._who(ctx, session)
+            result = fn(self.repo, *args, actor=actor, session=session, **kwargs)
+            return result.to_dict() if as_dict else result
+
     def _session_key(self, session: str | None) -> str:
         """The session file a session tool works on: the argument, else this connection's."""
         key = session or self.session
@@ -446,11 +461,7 @@ class _Face(LifecycleTools):
     ) -> dict[str, Any]:
         from orchsync import pm
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return pm.update_task_status(
-                self.repo, task, status, note, actor=actor, session=session
-            ).to_dict()
+        return self._write(ctx, session, pm.update_task_status, task, status, note)
 
     def tasks(
         self,
@@ -505,11 +516,7 @@ class _Face(LifecycleTools):
     ) -> dict[str, Any]:
         from orchsync import pm
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return pm.report_bug(
-                self.repo, title, priority, sprint=sprint, body=body, actor=actor, session=session
-            ).to_dict()
+        return self._write(ctx, session, pm.report_bug, title, priority, sprint=sprint, body=body)
 
     # --- the rest (`--tools all`) ----------------------------------------------------------------
 
@@ -529,20 +536,18 @@ class _Face(LifecycleTools):
     ) -> dict[str, Any]:
         from orchsync import pm
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return pm.create_sprint(
-                self.repo,
-                id,
-                template,
-                title=title,
-                owner=owner,
-                start=start,
-                end=end,
-                variables=variables,
-                actor=actor,
-                session=session,
-            ).to_dict()
+        return self._write(
+            ctx,
+            session,
+            pm.create_sprint,
+            id,
+            template,
+            title=title,
+            owner=owner,
+            start=start,
+            end=end,
+            variables=variables,
+        )
 
     def task_create(
         self,
@@ -561,30 +566,26 @@ class _Face(LifecycleTools):
     ) -> dict[str, Any]:
         from orchsync import pm
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return pm.create_task(
-                self.repo,
-                sprint,
-                id,
-                template,
-                title=title,
-                priority=priority,
-                depends_on=depends_on or (),
-                agent=agent,
-                variables=variables,
-                actor=actor,
-                session=session,
-            ).to_dict()
+        return self._write(
+            ctx,
+            session,
+            pm.create_task,
+            sprint,
+            id,
+            template,
+            title=title,
+            priority=priority,
+            depends_on=depends_on or (),
+            agent=agent,
+            variables=variables,
+        )
 
     def task_move(
         self, ctx: Context, task: TaskKey, to_sprint: SprintCode, session: Session = None
     ) -> dict[str, Any]:
         from orchsync import pm
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return pm.move_task(self.repo, task, to_sprint, actor=actor, session=session).to_dict()
+        return self._write(ctx, session, pm.move_task, task, to_sprint)
 
     def adr_create(
         self,
@@ -596,11 +597,7 @@ class _Face(LifecycleTools):
     ) -> dict[str, Any]:
         from orchsync import pm
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return pm.create_adr(
-                self.repo, title, template, variables, actor=actor, session=session
-            ).to_dict()
+        return self._write(ctx, session, pm.create_adr, title, template, variables)
 
     def adrs(self) -> dict[str, Any]:
         from orchsync import pm
@@ -769,11 +766,7 @@ class _Face(LifecycleTools):
     ) -> dict[str, Any]:
         from orchsync.pm import timeline
 
-        with self._call():
-            actor, session = self._who(ctx, session)
-            return timeline.rollback(
-                self.repo, entity, to, force=force, actor=actor, session=session
-            )
+        return self._write(ctx, session, timeline.rollback, entity, to, force=force, as_dict=False)
 
     def search(
         self,
