@@ -221,10 +221,10 @@ def read_references(
                 _note(ref, pattern, source)
                 continue
         for path in paths:
-            ref = refs.get(path)
-            if ref is None:
-                ref = refs[path] = _read(root, path)
-            _note(ref, pattern, source)
+            found = refs.get(path)
+            if found is None:
+                found = refs[path] = _read(root, path)
+            _note(found, pattern, source)
     return list(refs.values())
 
 

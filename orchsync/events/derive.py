@@ -156,10 +156,11 @@ def derive_events(pair: FilePair) -> list[Event]:
         old_e = old.entity if old else None
         new_e = new.entity if new else None
         if new_e is not None and old_e is None:
+            assert new is not None
             add(
                 _created_name(kind),
                 {"path": new.path, "title": new_e.title, "status": new_e.status},
-            )  # type: ignore[union-attr]
+            )
         elif new_e is None and old_e is not None:
             add(_name(kind, "deleted"), {"path": old.path, "title": old_e.title})  # type: ignore[union-attr]
         elif new_e is not None and old_e is not None:

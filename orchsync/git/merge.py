@@ -607,7 +607,7 @@ def _layout(text: str, data: CommentedMap) -> _Layout | None:
         return _Layout({}, {}, text)
     if data.fa.flow_style():
         return None
-    starts = []
+    starts: list[int] = []
     for key in data:
         line, col = data.lc.key(key)
         if col != 0 or (starts and line <= starts[-1]):

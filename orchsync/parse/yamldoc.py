@@ -402,7 +402,7 @@ def _convert(node: yaml.Node, loader: Any, budget: list[int]) -> Any:
             return None
         if tag == _BOOL:
             return _BOOLS[node.value.lower()]
-        value = _CALLED[tag](loader, node)  # KeyError for any other tag: full path
+        value = _CALLED[tag](loader, node)  # type: ignore[arg-type]  # KeyError for any other tag: full path
         return value.isoformat() if isinstance(value, _dt.date) else value
     if cls is MappingNode and tag == _MAP:
         out: dict[str, Any] = {}

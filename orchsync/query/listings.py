@@ -196,7 +196,7 @@ def readiness(
                 "title": row.get("title") if row else None,
                 "status": row.get("status") if row else None,
                 "sprint": row.get("sprint") if row else None,
-                "done": bool(row) and row.get("status") == "completed",
+                "done": row is not None and row.get("status") == "completed",
                 "missing": row is None,
             }
         )
@@ -280,7 +280,8 @@ def events(
     `entity` is a key (`T:x`, `ADR:1`) or a path; `type` may omit the `orchestration.`
     prefix and end in `*`; `exclude` drops whole event types (e.g. `file.synced`).
     """
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if type:
         full = _full_type(type)
         where.append("(event_type = ? OR event_type LIKE ?)")

@@ -156,7 +156,11 @@ def parse_markdown(text: str) -> ForeignDoc:
         def load(self, fm: str, **kwargs: object) -> Any:
             return load_yaml(fm)  # `fm` starts with the newline after `---`
 
-    handlers = [_YAMLHandler(), JSONHandler(), *([TOMLHandler()] if TOMLHandler else [])]
+    handlers = [
+        _YAMLHandler(),
+        JSONHandler(),
+        *([TOMLHandler()] if TOMLHandler is not None else []),
+    ]
     stripped = text.strip()
     handler = next((h for h in handlers if h.detect(stripped)), None)
     if handler is None:
