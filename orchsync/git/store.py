@@ -117,6 +117,11 @@ class GitStore:
         obj = self.entry(tree, path)
         return str(obj.id) if obj is not None and obj.type == pygit2.enums.ObjectType.BLOB else None
 
+    def subtree_id(self, tree: pygit2.Tree | None, path: str) -> str | None:
+        """The id of the folder at `path` in a tree; None when there is no folder there."""
+        obj = self.entry(tree, path)
+        return str(obj.id) if obj is not None and obj.type == pygit2.enums.ObjectType.TREE else None
+
     def blob_entry(self, tree: pygit2.Tree | None, path: str) -> tuple[str, int] | None:
         """(blob id, git mode) of a file in a tree: the mode tells a link (120000) apart."""
         obj = self.entry(tree, path)

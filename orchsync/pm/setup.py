@@ -68,7 +68,8 @@ def init(
     if not dry_run:
         from orchsync.sync import sync
 
-        result = sync(repo, actor=actor, allow_unborn=True, raise_blocked=True)
+        # Not indexed here: the first query (or `orchsync watch`) builds the index.
+        result = sync(repo, actor=actor, allow_unborn=True, raise_blocked=True, index=False)
         commit = result.commit
         if commit:
             actions.append(f"snapshot {commit[:12]}: {result.subject}")

@@ -31,14 +31,16 @@ from orchsync.model import Diagnostic, ParsedFile
 from orchsync.parse import parse_file
 from orchsync.parse.fsread import DIR, LINK, LINK_MODE, MISSING, Reader, read_entry
 from orchsync.parse.layout import DELEGATION
-from orchsync.parse.noise import is_noise_path
+from orchsync.parse.noise import is_noise, is_noise_path
 from orchsync.parse.worktree import list_files
 from orchsync.repo import Repo
-from orchsync.sync.catchup import CatchUp, ParseCache, catch_up
+from orchsync.sync.parsecache import ParseCache
+from orchsync.sync.statcache import FILE_FLAG, LINK_FLAG, StatCache
 
 if TYPE_CHECKING:
     import pygit2
 
+    from orchsync.sync.catchup import CatchUp
     from orchsync.sync.warm import Warm
 
 __all__ = [
@@ -108,6 +110,12 @@ def git_blob_id(data: bytes) -> str:
     return h.hexdigest()
 
 
+def _raw_blob_id(data: bytes) -> bytes:
+    h = hashlib.sha1(b"blob %d\x00" % len(data))
+    h.update(data)
+    return h.digest()
+
+
 @dataclass(frozen=True, slots=True)
 class SyncOptions:
     """What a caller means by one sync, besides the paths.
@@ -123,7 +131,9 @@ class SyncOptions:
     allow_unborn: bool = False  # `init`: the first commit of an unborn branch
     raise_blocked: bool = False  # raise `SnapshotBlocked` rather than return the reason
     lock_timeout: float = 30.0  # how long to wait for the repo lock
-    index: bool = True  # catch the DuckDB index up once the commit has landed
+    # Catch the DuckDB index up once the commit has landed; one-shot commands leave that
+    # to the next reader (`query.reader` catches up from git), the daemon does it at once.
+    index: bool = True
 
 
 def sync(repo: Repo, paths: Iterable[str] | None = None, **options: Any) -> SyncResult:
@@ -150,6 +160,15 @@ class Syncer:
     def __init__(self, repo: Repo, warm: Warm | None = None) -> None:
         self.repo = repo
         self.warm = warm
+        self._git_index: _IndexReader | None = None
+
+    def _index_git(self) -> pygit2.Repository:
+        """The repository object whose `.index` the git-index update goes through."""
+        if self.warm is not None:
+            return self.warm.index_git()
+        if self._git_index is not None:
+            return self._git_index.get()
+        return open_git(self.repo.root)
 
     def run(
         self,
@@ -163,6 +182,8 @@ class Syncer:
             options = replace(options, actor=config.actor)
         wanted = None if paths is None else [_normalize(repo, p) for p in paths]
         result = SyncResult(dry_run=options.dry_run)
+        if self.warm is None and not options.dry_run:
+            self._git_index = _IndexReader(repo.root)  # read beside the scan and the parse
         try:
             with repo_lock(repo, options.lock_timeout):
                 store = GitStore(repo, config.target_ref)
@@ -200,11 +221,33 @@ class Syncer:
         been committed by then). Returns what the user's git index owes, once committed."""
         repo, ref = self.repo, result.ref
         assert ref is not None
+        stats = StatCache.load(repo.runtime) if _whole_tree(wanted) else None
+        try:
+            return self._commit_on_tip(
+                store, cache, config, wanted, options, result, on_committed, stats
+            )
+        finally:
+            if stats is not None:
+                stats.save()
+
+    def _commit_on_tip(
+        self,
+        store: GitStore,
+        cache: ParseCache,
+        config: Config,
+        wanted: list[str] | None,
+        options: SyncOptions,
+        result: SyncResult,
+        on_committed: Callable[[SyncResult], None] | None,
+        stats: StatCache | None,
+    ) -> _Landed | None:
+        repo, ref = self.repo, result.ref
+        assert ref is not None
         for _attempt in range(MAX_RETRIES):
             tip = store.tip(ref)
             tree = tip.tree if tip is not None else None
             result.skipped = []
-            changes = _collect(repo, store, tree, wanted, result.skipped)
+            changes = _collect(repo, store, tree, wanted, result.skipped, stats)
             if not changes:  # also on a retry: the commit that moved the ref took our changes
                 result.files, result.subject, result.invalid = [], None, []
                 return None
@@ -236,13 +279,15 @@ class Syncer:
             except RefMoved:
                 continue  # someone committed meanwhile: recompute the changes on the new tip
             result.commit = snap.commit
+            if stats is not None:
+                stats.committed(store.subtree_id(store.git[snap.commit].tree, DELEGATION), blobs)
             if on_committed is not None:
                 result.events = _events_of(store, cache, config, snap.commit)
             if store.branch() != ref:
                 return _Landed(None, parent)
             update = _UserIndexUpdate(
                 store,
-                self.warm.index_git() if self.warm is not None else open_git(repo.root),
+                self._index_git(),
                 blobs,
                 old,
                 on_committed and _once(on_committed, replace(result)),
@@ -269,6 +314,8 @@ class Syncer:
             if update is None and on_committed is not None:
                 on_committed(replace(result))
             if options.index:
+                from orchsync.sync.catchup import catch_up  # DuckDB: only when indexing
+
                 try:
                     result.index = catch_up(
                         repo,
@@ -458,6 +505,40 @@ _RUNNING: set[threading.Thread] = set()
 _RUNNING_GUARD = threading.Lock()
 
 
+class _IndexReader:
+    """The user's git index, read in a thread from the start of a one-shot sync.
+
+    Reading a 20,000-entry index costs libgit2 ~20 ms, with the GIL released, so it runs
+    while the sync scans the work tree and parses; the update after the commit then only
+    re-reads it if it changed meanwhile (`Index.read(False)`). A repository object of its
+    own: libgit2 objects are not shared between threads at once.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.git: pygit2.Repository | None = None
+        self.thread = threading.Thread(target=self._run, name="git-index read", daemon=True)
+        with _RUNNING_GUARD:
+            _RUNNING.add(self.thread)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            git = open_git(self.root)
+            git.index  # noqa: B018 - reads the index file
+            self.git = git
+        except Exception:  # the update reads it again and reports what is wrong
+            pass
+        finally:
+            with _RUNNING_GUARD:
+                _RUNNING.discard(self.thread)
+
+    def get(self) -> pygit2.Repository:
+        self.thread.join()
+        git, self.git = self.git, None
+        return git if git is not None else open_git(self.root)
+
+
 def _finish_before_fork() -> None:
     """A fork (the catch-up's parse workers) must not copy libgit2 half way through a write."""
     with _RUNNING_GUARD:
@@ -487,12 +568,17 @@ def _normalize(repo: Repo, path: str) -> str:
     return rel
 
 
+def _whole_tree(wanted: list[str] | None) -> bool:
+    return wanted is None or DELEGATION in wanted
+
+
 def _collect(
     repo: Repo,
     store: GitStore,
     tree: object,
     wanted: list[str] | None,
     skipped: list[Diagnostic] | None = None,
+    stats: StatCache | None = None,
 ) -> list[_Change]:
     """Files whose bytes differ from the target ref's tree (added, changed, deleted).
 
@@ -500,30 +586,33 @@ def _collect(
     its link text with mode 120000 and is never followed, a path beyond a linked folder does
     not exist. What git cannot hold (a FIFO, a device) and files above the size limit are
     not committed: they go to `skipped`, and a committed version of them stays as it is.
+    The whole tree is compared by stat data first (`_collect_tree`).
     """
+    if _whole_tree(wanted):
+        if stats is None:
+            stats = StatCache.load(repo.runtime)
+        return _collect_tree(repo, store, tree, skipped, stats)
+    assert wanted is not None
     links: set[str] = set()
     special: list[str] = []  # FIFOs, sockets, devices: listed only to be reported
-    if wanted is None or DELEGATION in wanted:
-        on_disk = list_files(repo.root, special=special)
-        in_tree = store.list_blobs(tree, links=links)  # type: ignore[arg-type]
-    else:
-        on_disk, in_tree = [], {}
-        with Reader(repo.root) as reader:
-            for p in wanted:
-                st = reader.lstat(p)
-                if st is not None and stat.S_ISDIR(st.st_mode):
-                    on_disk.extend(list_files(repo.root, p, special=special))
-                    in_tree.update(store.list_blobs(tree, p, links))  # type: ignore[arg-type]
-                    continue
-                if st is not None and not is_noise_path(p):
-                    on_disk.append(p)
-                entry = store.blob_entry(tree, p)  # type: ignore[arg-type]
-                if entry is not None:
-                    in_tree[p] = entry[0]
-                    if entry[1] == LINK_MODE:
-                        links.add(p)
-                else:
-                    in_tree.update(store.list_blobs(tree, p, links))  # a folder that was deleted
+    on_disk: list[str] = []
+    in_tree: dict[str, str] = {}
+    with Reader(repo.root) as reader:
+        for p in wanted:
+            st = reader.lstat(p)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                on_disk.extend(list_files(repo.root, p, special=special))
+                in_tree.update(store.list_blobs(tree, p, links))  # type: ignore[arg-type]
+                continue
+            if st is not None and not is_noise_path(p):
+                on_disk.append(p)
+            entry = store.blob_entry(tree, p)  # type: ignore[arg-type]
+            if entry is not None:
+                in_tree[p] = entry[0]
+                if entry[1] == LINK_MODE:
+                    links.add(p)
+            else:
+                in_tree.update(store.list_blobs(tree, p, links))  # a folder that was deleted
     changes: dict[str, _Change] = {}
     present: set[str] = set()
     with Reader(repo.root) as reader:
@@ -546,6 +635,80 @@ def _collect(
     for p, blob in in_tree.items():
         if p not in present:
             changes[p] = _Change(p, blob, None, old_link=p in links)
+    return [changes[p] for p in sorted(changes)]
+
+
+def _collect_tree(
+    repo: Repo,
+    store: GitStore,
+    tree: object,
+    skipped: list[Diagnostic] | None,
+    stats: StatCache,
+) -> list[_Change]:
+    """`_collect` of the whole `delegation/` tree, reading only files whose stat data changed.
+
+    Every file is stat'ed (as `git status` does); a file whose stat data matches what the
+    stat cache recorded when it was last read has the blob id recorded then, and is read
+    only if that differs from the tree's. The tree's listing comes from the cache too.
+    """
+    sub = store.subtree_id(tree, DELEGATION)  # type: ignore[arg-type]
+    if sub is not None:
+        in_tree = stats.tree_map(store.git, sub, DELEGATION)
+    else:  # no folder: nothing, or `delegation` itself is a file (or a link) in the tree
+        top_entry = store.blob_entry(tree, DELEGATION)  # type: ignore[arg-type]
+        in_tree = {}
+        if top_entry is not None:
+            flag = LINK_FLAG if top_entry[1] == LINK_MODE else FILE_FLAG
+            in_tree[DELEGATION] = bytes.fromhex(top_entry[0]) + flag
+    special: list[str] = []  # FIFOs, sockets, devices: listed only to be reported
+    changes: dict[str, _Change] = {}
+    stats.start_scan()
+    with Reader(repo.root) as reader:
+        top = reader.lstat(DELEGATION)
+        if top is None:
+            scanned = []
+        elif stat.S_ISDIR(top.st_mode):
+            scanned = reader.scan(DELEGATION, is_noise, special)
+        elif stat.S_ISREG(top.st_mode) or stat.S_ISLNK(top.st_mode):
+            scanned = [(DELEGATION, top)]
+        else:
+            scanned, special = [], [DELEGATION]
+        present = {p for p, _ in scanned}
+        for p, st in stats.suspects(scanned, in_tree):
+            old = in_tree.get(p)
+            entry = reader.read(p)
+            if entry.data is None:
+                if entry.kind in (MISSING, DIR):
+                    present.discard(p)
+                elif skipped is not None:  # there, but not recordable: nothing changes in git
+                    skipped.append(Diagnostic(p, None, "file", f"{entry.reason}; not synced"))
+                continue
+            is_link = entry.kind == LINK
+            blob = _raw_blob_id(entry.data)
+            if is_link == stat.S_ISLNK(st.st_mode):
+                stats.record(p, st, blob)  # the stat taken before this read
+            if old == blob + (LINK_FLAG if is_link else FILE_FLAG):
+                continue
+            if old is None and store.is_ignored(p):
+                continue
+            old_link = old is not None and old[20:] == LINK_FLAG
+            changes[p] = _Change(
+                p, old[:20].hex() if old else None, entry.data, entry.mode, old_link
+            )
+        for p in special:
+            entry = reader.read(p)
+            if entry.data is None:
+                if entry.kind not in (MISSING, DIR):
+                    present.add(p)
+                    if skipped is not None:
+                        skipped.append(Diagnostic(p, None, "file", f"{entry.reason}; not synced"))
+                continue
+            present.add(p)  # became a file meanwhile: the next sync sees it as one
+    for p, old in in_tree.items():
+        if p not in present:
+            changes[p] = _Change(p, old[:20].hex(), None, old_link=old[20:] == LINK_FLAG)
+    if skipped is not None:
+        skipped.sort(key=lambda d: d.path)
     return [changes[p] for p in sorted(changes)]
 
 

@@ -6,14 +6,12 @@ This is the only path from git to the index. Live syncs commit first and then ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
-
-import pygit2
 
 from orchsync.config import Config
 from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
@@ -30,57 +28,13 @@ from orchsync.parse.fsread import LINK, LINK_MODE, Reader
 from orchsync.parse.parallel import goes_parallel, map_chunks, paused_gc
 from orchsync.parse.worktree import list_files
 from orchsync.repo import Repo
+from orchsync.sync.parsecache import ParseCache
 
 __all__ = ["CatchUp", "ParseCache", "catch_up", "entity_row", "index_from_files", "index_for"]
 
 Progress = Callable[[int, int], None]
 
 _LIST_TIP_ABOVE = 500  # touched paths above which the whole tip tree is listed once
-
-
-Version = tuple[str, str, bool]  # (path, blob id, is a symbolic link)
-
-
-class ParseCache:
-    """Parsed files by (path, blob id, is a link): each version of each file is parsed
-    once per run. A link's blob is its link text, parsed as a link, never as the file."""
-
-    def __init__(self, store: GitStore) -> None:
-        self.store = store
-        self.items: dict[Version, ParsedFile] = {}
-
-    def get(self, path: str, blob: str | None, link: bool = False) -> ParsedFile | None:
-        if blob is None:
-            return None
-        key = (path, blob, link)
-        parsed = self.items.get(key)
-        if parsed is None:
-            parsed = parse_file(path, self.store.blob_bytes(blob), link=link)
-            self.items[key] = parsed
-        return parsed
-
-    def put(self, path: str, blob: str, parsed: ParsedFile, link: bool = False) -> None:
-        self.items[(path, blob, link)] = parsed
-
-    def missing(self, versions: Iterable[tuple[str, str | None, bool]]) -> list[Version]:
-        """The (path, blob, link) versions among `versions` not parsed yet, once each."""
-        return [
-            (path, blob, link)
-            for path, blob, link in dict.fromkeys(versions)
-            if blob is not None and (path, blob, link) not in self.items
-        ]
-
-    def prefetch(self, versions: Sequence[Version]) -> None:
-        """Parse these versions now, on every core: workers read the blobs themselves."""
-        parsed = map_chunks(partial(_parse_blobs, self.store.git.path), versions, min_items=0)
-        self.items.update(zip(versions, parsed, strict=True))
-
-
-def _parse_blobs(git_dir: str, versions: Sequence[Version]) -> list[ParsedFile]:
-    # A repository of its own: this may run in a forked worker, which must not share the
-    # parent's libgit2 handles.
-    git = pygit2.Repository(git_dir)
-    return [parse_file(path, git[blob].data, link=link) for path, blob, link in versions]  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
