@@ -13,10 +13,11 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from orchsync.parse import parse_file
 from orchsync.parse.fsread import DIR, LINK, LINK_MODE, MISSING, Reader, read_entry
 from orchsync.parse.layout import DELEGATION
 from orchsync.parse.noise import is_noise, is_noise_path
+from orchsync.parse.parallel import goes_parallel, map_chunks, paused_gc
 from orchsync.parse.worktree import list_files
 from orchsync.repo import Repo
 from orchsync.sync.parsecache import ParseCache
@@ -101,6 +103,7 @@ class _Change:
     data: bytes | None  # None: deleted
     mode: int = 0o100644  # LINK_MODE: `data` is a symbolic link's text
     old_link: bool = False  # the committed version is a symbolic link
+    st: os.stat_result | None = None  # stat data taken right before `data` was read
 
 
 def git_blob_id(data: bytes) -> str:
@@ -131,8 +134,9 @@ class SyncOptions:
     allow_unborn: bool = False  # `init`: the first commit of an unborn branch
     raise_blocked: bool = False  # raise `SnapshotBlocked` rather than return the reason
     lock_timeout: float = 30.0  # how long to wait for the repo lock
-    # Catch the DuckDB index up once the commit has landed; one-shot commands leave that
-    # to the next reader (`query.reader` catches up from git), the daemon does it at once.
+    # Catch the DuckDB index up once the commit has landed. False: a commit is left to the
+    # next reader (`query.reader` catches up from git), as one-shot commands do; a sync
+    # that commits nothing still catches the index up (`orchsync sync` after a pull).
     index: bool = True
 
 
@@ -161,6 +165,7 @@ class Syncer:
         self.repo = repo
         self.warm = warm
         self._git_index: _IndexReader | None = None
+        self._made: tuple[list[FilePair], list[Event]] | None = None  # of the last commit
 
     def _index_git(self) -> pygit2.Repository:
         """The repository object whose `.index` the git-index update goes through."""
@@ -184,8 +189,12 @@ class Syncer:
         result = SyncResult(dry_run=options.dry_run)
         if self.warm is None and not options.dry_run:
             self._git_index = _IndexReader(repo.root)  # read beside the scan and the parse
+        # A one-shot process keeps what it parses until it exits, and holds no reference
+        # cycles worth collecting: full collections over a first snapshot's 20,000 parsed
+        # files and their events would only rescan them (~0.3 s). The daemon collects.
+        paused = paused_gc() if self.warm is None else nullcontext()
         try:
-            with repo_lock(repo, options.lock_timeout):
+            with paused, repo_lock(repo, options.lock_timeout):
                 store = GitStore(repo, config.target_ref)
                 reason = store.blocked_reason(options.allow_unborn)
                 if reason:
@@ -252,7 +261,9 @@ class Syncer:
                 result.files, result.subject, result.invalid = [], None, []
                 return None
             result.files = [c.path for c in changes]
-            pairs, events, blobs = _prepare(store, cache, changes, config, options.dry_run)
+            pairs, derived, events, blobs = _prepare(
+                store, cache, changes, config, options.dry_run, parallel=self.warm is None
+            )
             message = compose_message(
                 pairs,
                 events,
@@ -281,8 +292,9 @@ class Syncer:
             result.commit = snap.commit
             if stats is not None:
                 stats.committed(store.subtree_id(store.git[snap.commit].tree, DELEGATION), blobs)
+            self._made = (pairs, derived)
             if on_committed is not None:
-                result.events = _events_of(store, cache, config, snap.commit)
+                result.events = _events_of(store, config, snap.commit, pairs, derived)
             if store.branch() != ref:
                 return _Landed(None, parent)
             update = _UserIndexUpdate(
@@ -292,6 +304,7 @@ class Syncer:
                 old,
                 on_committed and _once(on_committed, replace(result)),
                 when=_index_update_order(on_committed, self.warm),
+                stats={c.path: c.st for c in changes if c.st is not None},
             )
             return _Landed(update, parent)
         raise SnapshotBlocked(f"{ref} kept moving while orchsync tried to commit; try again")
@@ -313,7 +326,7 @@ class Syncer:
         try:
             if update is None and on_committed is not None:
                 on_committed(replace(result))
-            if options.index:
+            if options.index or not result.commit:
                 from orchsync.sync.catchup import catch_up  # DuckDB: only when indexing
 
                 try:
@@ -332,8 +345,8 @@ class Syncer:
                         if result.commit
                         else []
                     )
-            elif result.commit and on_committed is None:
-                result.events = _events_of(store, cache, config, result.commit)
+            elif result.commit and on_committed is None and self._made is not None:
+                result.events = _events_of(store, config, result.commit, *self._made)
         finally:
             if update is not None and landed is not None:
                 assert result.ref is not None
@@ -462,8 +475,10 @@ class _UserIndexUpdate:
         then: Callable[[], None] | None,
         *,
         when: str,
+        stats: dict[str, os.stat_result] | None = None,
     ) -> None:
         self.store, self.git, self.blobs, self.old, self.then = store, git, blobs, old, then
+        self.stats = stats
         self.error: BaseException | None = None
         self.pending = when == "after"
         self.thread = threading.Thread(target=self._run, name="git-index update", daemon=True)
@@ -477,7 +492,7 @@ class _UserIndexUpdate:
     def _run(self) -> None:
         try:
             disk = {p: b[0] for p, b in self.blobs.items() if b is not None}
-            self.store.update_user_index(self.blobs, self.old, disk, git=self.git)
+            self.store.update_user_index(self.blobs, self.old, disk, git=self.git, stats=self.stats)
         except BaseException as exc:
             self.error = exc
             return
@@ -552,11 +567,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_finish_before_fork)
 
 
-def _events_of(store: GitStore, cache: ParseCache, config: Config, commit: str) -> list[Event]:
-    from orchsync.git.history import commit_changes
-    from orchsync.sync.catchup import commit_events
+def _events_of(
+    store: GitStore, config: Config, commit: str, pairs: list[FilePair], derived: list[Event]
+) -> list[Event]:
+    """The events of our own commit, exactly as the catch-up derives them from git
+    (`commitevents.commit_events`): the pairs and events derived for its message, stamped
+    with the commit's id and the time and attribution its trailers say (a commit-msg hook
+    may have changed them)."""
+    from orchsync.git.store import commit_time_iso
+    from orchsync.git.trailers import parse_trailers
+    from orchsync.sync.commitevents import stamp_commit
 
-    return commit_events(commit_changes(store, store.git[commit]), cache, config)[1]  # type: ignore[arg-type]
+    made = store.git[commit]
+    trailers = parse_trailers(made.message)  # type: ignore[attr-defined]
+    time = trailers.time or commit_time_iso(made)  # type: ignore[arg-type]
+    return stamp_commit(pairs, derived, commit, time, trailers, config)
 
 
 def _normalize(repo: Repo, path: str) -> str:
@@ -693,7 +718,7 @@ def _collect_tree(
                 continue
             old_link = old is not None and old[20:] == LINK_FLAG
             changes[p] = _Change(
-                p, old[:20].hex() if old else None, entry.data, entry.mode, old_link
+                p, old[:20].hex() if old else None, entry.data, entry.mode, old_link, st
             )
         for p in special:
             entry = reader.read(p)
@@ -713,31 +738,101 @@ def _collect_tree(
 
 
 def _prepare(
-    store: GitStore, cache: ParseCache, changes: list[_Change], config: Config, dry_run: bool
-) -> tuple[list[FilePair], list[Event], dict[str, tuple[str, int] | None]]:
-    """Parse both sides, derive events (for the message), and write the new blobs."""
-    blobs: dict[str, tuple[str, int] | None] = {}
-    pairs = []
-    for c in changes:
-        new = None
-        if c.data is not None:
-            blob = git_blob_id(c.data) if dry_run else store.write_blob(c.data)
-            link = c.mode == LINK_MODE
-            new = parse_file(c.path, c.data, link=link)
-            cache.put(c.path, blob, new, link)
-            blobs[c.path] = (blob, c.mode)
-        else:
-            blobs[c.path] = None
-        pairs.append(FilePair(cache.get(c.path, c.old_blob, c.old_link), new))
+    store: GitStore,
+    cache: ParseCache,
+    changes: list[_Change],
+    config: Config,
+    dry_run: bool,
+    parallel: bool = False,
+) -> tuple[list[FilePair], list[Event], list[Event], dict[str, tuple[str, int] | None]]:
+    """Parse both sides, derive events (for the message), and write the new blobs.
+
+    Returns the pairs, the events derived (not stamped yet), those stamped for the
+    message, and the blob of each path (None: deleted).
+
+    With `parallel` (a one-shot sync: no DuckDB in this process to fork with), a big batch
+    such as a first snapshot is parsed on every core while this process writes the blobs
+    (one pack, `GitStore.write_blobs`).
+    """
+    written = [c for c in changes if c.data is not None]
+    ids, parsed = _write_and_parse(store, written, dry_run, parallel)
+    old = cache.missing((c.path, c.old_blob, c.old_link) for c in changes)
+    if parallel and goes_parallel(len(old)):
+        cache.prefetch(old)
+    blobs: dict[str, tuple[str, int] | None] = {c.path: None for c in changes}
+    new_of: dict[str, ParsedFile] = {}
+    for c, blob, new in zip(written, ids, parsed, strict=True):
+        cache.put(c.path, blob, new, c.mode == LINK_MODE)
+        blobs[c.path] = (blob, c.mode)
+        new_of[c.path] = new
+    pairs = [
+        FilePair(cache.get(c.path, c.old_blob, c.old_link), new_of.get(c.path)) for c in changes
+    ]
     pairs = pair_moves(pairs)
     derived: list[Event] = []
     for pair in pairs:
         derived.extend(derive_events(pair))
-    # Stamped only to apply the policy to the trailers; the index stamps the real commit.
+    # Stamped only to apply the policy to the trailers; `_events_of` stamps the real commit.
     events = stamp(
-        derived, commit="pending", emitted_at="", agent=None, session=None, policy=config.events
+        list(derived),
+        commit="pending",
+        emitted_at="",
+        agent=None,
+        session=None,
+        policy=config.events,
     )
-    return pairs, events, blobs
+    return pairs, derived, events, blobs
+
+
+def _write_and_parse(
+    store: GitStore, written: list[_Change], dry_run: bool, parallel: bool
+) -> tuple[list[str], list[ParsedFile]]:
+    """(blob ids, parsed files) of the new versions, the blobs written unless `dry_run`."""
+    datas: list[bytes] = [c.data for c in written]  # type: ignore[misc]
+    if dry_run or not (parallel and goes_parallel(len(written))):
+        ids = [git_blob_id(d) for d in datas] if dry_run else store.write_blobs(datas)
+        parsed_here = [
+            parse_file(c.path, d, link=c.mode == LINK_MODE)
+            for c, d in zip(written, datas, strict=True)
+        ]
+        return ids, parsed_here
+    # A big batch (a first snapshot): parsing and compressing are most of the work, and
+    # independent per file, so they run on every core. Workers read the files again (a
+    # fork shares no memory back) and take only those that still hold the bytes being
+    # committed; any other is done here, from those bytes.
+    from orchsync.git.pack import BLOB, object_id, record
+
+    raw = [object_id(BLOB, c.data) for c in written]  # type: ignore[arg-type]
+    items = [(c.path, oid, c.mode == LINK_MODE) for c, oid in zip(written, raw, strict=True)]
+    done = map_chunks(partial(_parse_and_pack, str(store.repo.root)), items)
+    parsed: list[ParsedFile] = []
+    records: list[tuple[bytes, bytes]] = []
+    for c, oid, got in zip(written, raw, done, strict=True):
+        if got is None:
+            got = (parse_file(c.path, c.data, link=c.mode == LINK_MODE), record(BLOB, c.data))  # type: ignore[arg-type]
+        parsed.append(got[0])
+        records.append((oid, got[1]))
+    store.write_records(records)
+    return [oid.hex() for oid in raw], parsed
+
+
+def _parse_and_pack(
+    root: str, items: Sequence[tuple[str, bytes, bool]]
+) -> list[tuple[ParsedFile, bytes] | None]:
+    """(parsed file, pack record) of each path whose bytes on disk are still those of raw
+    blob id `blob`; None for the others."""
+    from orchsync.git.pack import BLOB, object_id, record
+
+    out: list[tuple[ParsedFile, bytes] | None] = []
+    with Reader(root) as reader:
+        for path, blob, link in items:
+            entry = reader.read(path)
+            data = entry.data
+            if data is None or (entry.kind == LINK) != link or object_id(BLOB, data) != blob:
+                out.append(None)
+            else:
+                out.append((parse_file(path, data, link=link), record(BLOB, data)))
+    return out
 
 
 def _write_status(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from orchsync.config import Config
-from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
+from orchsync.events import Event, FilePair
 from orchsync.git.history import CommitChanges, iter_changes
 from orchsync.git.store import GitStore
 from orchsync.index import SCHEMA_VERSION, Batch, Index
@@ -28,6 +28,7 @@ from orchsync.parse.fsread import LINK, LINK_MODE, Reader
 from orchsync.parse.parallel import goes_parallel, map_chunks, paused_gc
 from orchsync.parse.worktree import list_files
 from orchsync.repo import Repo
+from orchsync.sync.commitevents import commit_events
 from orchsync.sync.parsecache import ParseCache
 
 __all__ = ["CatchUp", "ParseCache", "catch_up", "entity_row", "index_from_files", "index_for"]
@@ -49,47 +50,6 @@ class CatchUp:
 
 def index_for(repo: Repo) -> Index:
     return Index(repo.index_path)
-
-
-def commit_events(
-    cc: CommitChanges, cache: ParseCache, config: Config
-) -> tuple[list[FilePair], list[Event]]:
-    """The file pairs and stamped events of one commit: shared by live sync and rebuild."""
-    pairs = [
-        FilePair(
-            cache.get(path, old, cc.is_link(path, old)), cache.get(path, new, cc.is_link(path, new))
-        )
-        for path, (old, new) in sorted(cc.changes.items())
-    ]
-    pairs = pair_moves(pairs)
-    derived: list[Event] = []
-    for pair in pairs:
-        derived.extend(derive_events(pair))
-    derived.extend(rollback_events(pairs, cc.trailers.rollback))
-    events = stamp(
-        derived,
-        commit=cc.commit,
-        emitted_at=cc.time,
-        agent=cc.trailers.agent,
-        session=cc.trailers.session,
-        policy=config.events,
-    )
-    return pairs, events
-
-
-def rollback_events(pairs: list[FilePair], rollback: dict[str, str]) -> list[Event]:
-    """`<kind>.rolled_back` for files a rollback commit restored (named in its trailers)."""
-    out = []
-    for pair in pairs:
-        target = rollback.get(pair.path)
-        if target is None or pair.new is None:
-            continue
-        for ev in derive_events(FilePair(None, pair.new))[:1]:
-            kind = ev.event_type.split(".")[1]
-            ev.event_type = f"orchestration.{kind}.rolled_back"
-            ev.payload = {"path": pair.new.path, "to": target, "hash": pair.new.hash}
-            out.append(ev)
-    return out
 
 
 def catch_up(
