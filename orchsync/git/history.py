@@ -26,7 +26,6 @@ __all__ = [
     "subtree_changes",
     "subtree_files",
     "tree_changes",
-    "tree_records",
 ]
 
 
@@ -79,11 +78,6 @@ class TreeCache:
             _, data = self.odb.read(pygit2.Oid(raw=oid))
             hit = self.trees[oid] = frozenset(_RECORD.findall(data))
         return hit
-
-
-def tree_records(data: bytes) -> list[tuple[bytes, bytes, bytes]]:
-    """(mode, name, raw id) of each record of a tree object's raw content."""
-    return _FIELDS.findall(data)
 
 
 def _entries(records: Iterable[bytes]) -> dict[str, tuple[bytes, bool, bool, bool]]:

@@ -18,13 +18,23 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import struct
 import zlib
 from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 
-__all__ = ["BLOB", "COMMIT", "TREE", "object_id", "record", "tree_data", "write_pack"]
+__all__ = [
+    "BLOB",
+    "COMMIT",
+    "TREE",
+    "object_id",
+    "record",
+    "tree_data",
+    "tree_records",
+    "write_pack",
+]
 
 COMMIT, TREE, BLOB = 1, 2, 3
 _NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob"}
@@ -47,6 +57,14 @@ def tree_data(entries: Iterable[tuple[bytes, int, bytes]]) -> bytes:
         ((name + b"/" if mode == 0o40000 else name), name, mode, oid) for name, mode, oid in entries
     )
     return b"".join(b"%o %s\x00%s" % (mode, name, oid) for _, name, mode, oid in keyed)
+
+
+_TREE_RECORD = re.compile(rb"([0-7]+) ([^\0]*)\0(.{20})", re.DOTALL)
+
+
+def tree_records(data: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    """(mode, name, raw id) of each record of a tree object's content, in its order."""
+    return _TREE_RECORD.findall(data)
 
 
 def _header(kind: int, size: int) -> bytes:

@@ -584,7 +584,7 @@ class _Folder:
 
 def _tree_entries(git: pygit2.Repository, oid: bytes) -> dict[bytes, tuple[int, bytes]]:
     """name -> (mode, raw id) of a tree, read from its raw bytes (`mode name\0id` records)."""
-    from orchsync.git.history import tree_records
+    from orchsync.git.pack import tree_records
 
     _, data = git.odb.read(pygit2.Oid(raw=oid))
     return {name: (int(mode, 8), raw) for mode, name, raw in tree_records(data)}
