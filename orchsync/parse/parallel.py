@@ -17,12 +17,16 @@ Callers run it before opening DuckDB: its threads must not be copied mid-operati
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+# multiprocessing and concurrent.futures are imported when a batch goes parallel: a write
+# command that syncs one file must not pay for them (~10 ms).
 
 __all__ = ["PARALLEL_MIN", "goes_parallel", "map_chunks", "paused_gc", "worker_count"]
 
@@ -47,7 +51,7 @@ def worker_count() -> int:
             if hasattr(os, "sched_getaffinity")
             else (os.cpu_count() or 1)
         )
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not hasattr(os, "fork"):
         return 0
     return max(0, total - 1)
 
@@ -111,6 +115,9 @@ def map_chunks(
         done += len(chunks[i])
         if progress is not None:
             progress(done, len(items))
+
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork")
     with paused_gc(), ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchsync import query
 from orchsync.errors import UnknownEntity, UsageError
 from orchsync.model import Kind, content_hash
 from orchsync.parse.fsread import LINK_MODE
@@ -67,6 +66,8 @@ def entity_versions(
     repo: Repo, key: str, *, session: str | None = None, since: str | None = None
 ) -> list[Version]:
     """Every commit that touched the entity (moves included), oldest first."""
+    from orchsync import query
+
     target = _target(repo, key)
     entity = target.path if target.kind in (Kind.FILE, Kind.CONFIG) else target.key
     with query.reader(repo) as con:
@@ -108,11 +109,12 @@ def find_version(
 ) -> tuple[str, bytes, str, bool]:
     """(path, bytes, commit, is a link) of an entity as of a revision, or of any file with
     that content hash. A symbolic link's bytes are its link text (git mode 120000)."""
-    from orchsync.git.history import iter_changes
     from orchsync.git.store import GitStore
 
     store = GitStore(repo)
     if hash:
+        from orchsync.git.history import iter_changes
+
         wanted = hash.lower().removeprefix("sha256:")
         if not _HEX.match(wanted):
             raise UsageError(

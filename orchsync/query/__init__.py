@@ -4,6 +4,10 @@
 past what the index holds (a pull, a plain `git commit`, a missing or outdated index),
 catches it up first, with no step the user must remember. Staleness is checked by reading
 ref files directly, so a fresh index costs one DuckDB open and no pygit2 import.
+
+DuckDB itself is imported by the functions that open the index, not with this package:
+`query.answers` and `query.freshness` serve cached answers (`tasks`, AGENT INIT) with
+no DuckDB at all, and importing them runs this file first.
 """
 
 from __future__ import annotations
@@ -20,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 from orchsync.config import Config, load_config
 from orchsync.errors import LockTimeout, OrchsyncError, StorageFault
 from orchsync.faults import waiting
-from orchsync.index import SCHEMA_VERSION, Index, IndexMissing
-from orchsync.index.database import WRITER_LOCK
-from orchsync.index.duck import duckdb
+from orchsync.index import SCHEMA_VERSION
 from orchsync.index.journal_tail import pending as journal_pending
 from orchsync.query.freshness import expected_tip, parse_since
 from orchsync.repo import Repo
 
 if TYPE_CHECKING:
+    from orchsync.index.database import Index
+    from orchsync.index.duck import duckdb
     from orchsync.index.worker import Limits
 
 RUNNING_SYNC_WAIT = 30.0  # how long a reader waits for a running sync before catching up itself
@@ -87,6 +91,9 @@ def reader(
         with _reader_at(repo, at) as con:
             yield con
         return
+    from orchsync.index.database import Index
+    from orchsync.index.duck import duckdb
+
     config = load_config(repo.root)
     ref, tip = expected_tip(repo, config)
     index = Index(repo.index_path)
@@ -120,6 +127,9 @@ def _open_fresh(
 ) -> duckdb.DuckDBPyConnection | str:
     """An open read-only connection when the index reflects git (and the journal, if asked);
     else why not: "journal" (only journal events are missing) or "stale"."""
+    from orchsync.index.database import IndexMissing
+    from orchsync.index.duck import duckdb
+
     if not index.exists():
         return "stale"
     _let_writer_finish(index)
@@ -168,12 +178,16 @@ class _WarmReader:
     ALIAS = "orchsync_read"
 
     def __init__(self) -> None:
+        from orchsync.index.duck import duckdb
+
         self.db = duckdb.connect(":memory:")
         self.busy = threading.Lock()
 
     @contextmanager
     def open(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         """Acquired `busy` is released on exit."""
+        from orchsync.index.duck import duckdb
+
         con = self.db.cursor()
         attached = False
         try:
@@ -212,6 +226,7 @@ def _let_writer_finish(index: Index) -> None:
     flock instead wakes the reader the moment the batch is committed, and gives the writer
     its turn. Writers that do not take the lock (one-shot commands) are raced as before.
     """
+    from orchsync.index.database import WRITER_LOCK
     from orchsync.lock import FileLock
 
     lock = FileLock(index.path.parent / WRITER_LOCK, timeout=READ_WAIT)
@@ -272,6 +287,8 @@ def _load_journal(repo: Repo, config: Config, index: Index) -> None:
 
 
 def _corrupt(index: Index) -> bool:
+    from orchsync.index.duck import duckdb
+
     if not index.exists():
         return False
     try:
@@ -297,6 +314,7 @@ def _reader_at(repo: Repo, rev: str) -> Iterator[duckdb.DuckDBPyConnection]:
 def _index_at(repo: Repo, rev: str) -> Index:
     """The index of the tree at `rev` (`.git/orchsync/at/<sha>.duckdb`), built if missing."""
     from orchsync.git.store import GitStore
+    from orchsync.index.database import Index
     from orchsync.lock import FileLock
     from orchsync.sync.catchup import catch_up
 
@@ -332,6 +350,8 @@ def sql_target(repo: Repo, *, at: str | None = None) -> SqlTarget:
     Archive files are listed one by one (regular files only: never a link's target), so the
     sandbox can allow exactly them and no folder.
     """
+    from orchsync.index.database import Index
+
     if at is not None:
         return SqlTarget(_index_at(repo, at).path)
     with reader(repo):
@@ -369,6 +389,7 @@ def archive(repo: Repo, before: str) -> dict[str, Any]:
     """Move events emitted before `before` (a date or ISO time) out of the live table into a
     Parquet file, after bringing the index up to date (so nothing unindexed is missed)."""
     from orchsync.index.archive import archive_events, cutoff_of
+    from orchsync.index.database import Index
     from orchsync.lock import repo_lock
 
     cutoff = cutoff_of(before)
