@@ -22,7 +22,7 @@ from orchsync.faults import RETRY_INDEX, storage
 from orchsync.index.duck import duckdb
 from orchsync.index.schema import ENTITY_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
 
-__all__ = ["WRITER_LOCK", "Batch", "Index", "IndexMissing", "encode_rows"]
+__all__ = ["WRITER_LOCK", "Batch", "Index", "IndexMissing", "RowSink", "encode_rows"]
 
 READ_TIMEOUT = 15.0
 WRITER_LOCK = "index-writer.lock"  # flocked by a long-lived writer (the daemon) per batch
@@ -138,7 +138,10 @@ class Index:
             row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except duckdb.Error:
             return None
-        return int(row[0]) if row else None
+        try:
+            return int(row[0]) if row else None
+        except ValueError:  # "rebuilding": a rebuild was cut short (`begin_rebuild`)
+            return None
 
     def meta(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         try:
@@ -168,6 +171,12 @@ class Index:
             glob = str(self.archive_dir / "*.parquet")
         for sql in views_sql(glob):
             con.execute(sql)
+
+    def begin_rebuild(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Mark the index as not current while its rows are replaced in several loads: a
+        reader sees another schema version (and waits, or rebuilds once this writer is
+        gone). `apply` of the final meta (schema_version included) ends it."""
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', 'rebuilding')")
 
     def drop_archived(self, con: duckdb.DuckDBPyConnection) -> None:
         """After a rebuild, events already archived to Parquet leave the live table again."""
@@ -260,6 +269,56 @@ class Index:
         con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {source}{tail}")
         with suppress(OSError):
             os.unlink(path)
+
+
+class RowSink:
+    """Rows loaded into an index in bounded batches, for a rebuild too big to hold at once.
+
+    Each table's rows are loaded (`Index._load`) whenever `limit` of them are waiting, each
+    load its own small transaction: a rebuild marks the index as not current until it has
+    written its meta last (`Index.reset`, or `begin_rebuild`), so a reader never takes a
+    half-built index for a current one, and one cut short is rebuilt by the next reader.
+    Rows already encoded (`encode_rows` text from workers) are loaded at once.
+    """
+
+    def __init__(self, index: Index, con: duckdb.DuckDBPyConnection, limit: int = 10000) -> None:
+        self.index, self.con, self.limit = index, con, limit
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.count: dict[str, int] = {}
+        self._tmp = tempfile.TemporaryDirectory(
+            dir=index.path.parent, prefix="load-", ignore_cleanup_errors=True
+        )
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        rows = self.rows.setdefault(table, [])
+        rows.append(row)
+        if len(rows) >= self.limit:
+            self._load(table)
+
+    def add_encoded(self, table: str, text: str) -> None:
+        if text:
+            self.count[table] = self.count.get(table, 0) + 1
+            self._put(table, [], [text])
+
+    def _load(self, table: str) -> None:
+        rows = self.rows.pop(table, [])
+        if rows:
+            self.count[table] = self.count.get(table, 0) + len(rows)
+            self._put(table, rows, [])
+
+    def _put(self, table: str, rows: list[dict[str, Any]], encoded: list[str]) -> None:
+        conflict = "DO NOTHING" if table == "events" else None
+        self.index._load(
+            self.con, Path(self._tmp.name), table, TABLES[table], rows, encoded, conflict
+        )
+
+    def flush(self) -> None:
+        for table in list(self.rows):
+            self._load(table)
+
+    def close(self) -> None:
+        self.flush()
+        self._tmp.cleanup()
 
 
 def _sql_str(path: Path) -> str:

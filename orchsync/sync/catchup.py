@@ -14,22 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from orchsync.config import Config
-from orchsync.events import Event, FilePair
+from orchsync.events import Event
 from orchsync.git.history import CommitChanges, iter_changes
 from orchsync.git.store import GitStore
 from orchsync.index import SCHEMA_VERSION, Batch, Index
-from orchsync.index.database import encode_rows
+from orchsync.index.database import RowSink, encode_rows
 from orchsync.index.journal_tail import JOURNAL_META
 from orchsync.index.journal_tail import tail as journal_tail
-from orchsync.index.schema import ENTITY_TABLES
-from orchsync.model import Kind, ParsedFile, entity_id
 from orchsync.parse import parse_file
 from orchsync.parse.fsread import LINK, LINK_MODE, Reader
-from orchsync.parse.parallel import goes_parallel, map_chunks, paused_gc
+from orchsync.parse.parallel import ChunkStream, goes_parallel, paused_gc
 from orchsync.parse.worktree import list_files
 from orchsync.repo import Repo
 from orchsync.sync.commitevents import commit_events
-from orchsync.sync.parsecache import ParseCache
+from orchsync.sync.filerows import add_rows, advance, entity_row
+from orchsync.sync.parsecache import (
+    ParseCache,
+    StoredParses,
+    dump_parsed,
+    load_parsed,
+    store_key,
+)
 
 __all__ = ["CatchUp", "ParseCache", "catch_up", "entity_row", "index_from_files", "index_for"]
 
@@ -92,15 +97,39 @@ def catch_up(
         if tip is not None and (rebuild or last):
             commits = list(iter_changes(store, tip, last))
         plan = _Plan(ref, tip_commit, meta, rebuild, rebuild or at is None, commits)
-        todo = cache.missing(
-            (path, blob, cc.is_link(path, blob))
-            for cc in commits
-            for path, pair in cc.changes.items()
-            for blob in pair
+        todo: list[tuple[str, str, bool]] = []
+        if not rebuild:
+            todo = cache.missing(
+                (path, blob, cc.is_link(path, blob))
+                for cc in commits
+                for path, pair in cc.changes.items()
+                for blob in pair
+            )
+            if not goes_parallel(len(todo)):
+                _write(repo, store, config, index, con, cache, plan, progress, result)
+                return result
+    if rebuild:
+        # The whole history: streamed in bounded memory (orchsync.sync.rebuild), which
+        # forks its parse workers before it opens the index again.
+        from orchsync.sync.rebuild import rebuild_from_history
+
+        journal = None
+        if plan.journal:
+            journal = journal_tail(repo.runtime / "journal", config.events, meta, full=True)
+        rebuild_from_history(
+            repo,
+            store,
+            config,
+            index,
+            cache,
+            ref=ref,
+            tip_commit=tip_commit,
+            commits=commits,
+            journal=journal,
+            progress=progress,
+            result=result,
         )
-        if not goes_parallel(len(todo)):
-            _write(repo, store, config, index, con, cache, plan, progress, result)
-            return result
+        return result
     # Many versions to parse (a rebuild, a big pull): parse them on every core first, with
     # no DuckDB connection open, since the workers are forked. The caller holds the repo
     # lock, so the index is still as read above when the writer opens again. The GC is
@@ -181,7 +210,7 @@ def _replay(
     for n, cc in enumerate(commits, 1):
         pairs, events = commit_events(cc, cache, config)
         for pair in pairs:
-            _advance(life, pair, cc)
+            advance(life, pair, cc)
         batch.events.extend(e.to_row() for e in events)
         result.new_events.extend(events)
         if progress:
@@ -202,7 +231,7 @@ def _replay(
         if parsed is None:
             continue
         created, updated, commit = life.get(path) or (None, None, None)
-        _add_rows(batch, parsed, created, updated, commit)
+        add_rows(batch, parsed, created, updated, commit)
         result.files += 1
 
 
@@ -222,137 +251,6 @@ def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)  # keeps microseconds
 
 
-def _advance(life: dict[str, tuple[str, str, str]], pair: FilePair, cc: CommitChanges) -> None:
-    """created_at survives edits and moves; updated_at is the last commit that touched the file."""
-    ts = cc.time
-    if pair.new is None:
-        life.pop(pair.old.path, None)  # type: ignore[union-attr]
-        return
-    source = pair.old.path if pair.old is not None else pair.new.path
-    created = life.pop(source)[0] if pair.old is not None and source in life else ts
-    life[pair.new.path] = (created, ts, cc.commit)
-
-
-def _add_rows(
-    batch: Batch, parsed: ParsedFile, created: str | None, updated: str | None, commit: str | None
-) -> None:
-    batch.files.append(
-        {
-            "path": parsed.path,
-            "kind": parsed.kind.value,
-            "code": parsed.entity.code if parsed.entity else None,
-            "hash": parsed.hash,
-            "size": parsed.size,
-            "valid": parsed.valid,
-            "diagnostics": [d.to_dict() for d in parsed.diagnostics],
-            "commit": commit,
-            "created_at": created,
-            "updated_at": updated,
-        }
-    )
-    row = entity_row(parsed, created, updated)
-    if row is not None:
-        table, values = row
-        batch.entities.setdefault(table, []).append(values)
-
-
-def entity_row(
-    parsed: ParsedFile, created: str | None, updated: str | None
-) -> tuple[str, dict[str, Any]] | None:
-    """One entity as a row of its table (see index/schema.py for the columns)."""
-    e = parsed.entity
-    if e is None:
-        return None
-    f = e.fields()
-    tail = {
-        "hash": parsed.hash,
-        "file_path": parsed.path,
-        "valid": parsed.valid,
-        "created_at": created,
-        "updated_at": updated,
-    }
-    common = {
-        "id": e.id,
-        "title": e.title,
-        "status": e.status,
-        "context": e.context,
-        "metadata": e.metadata,
-    }
-    kind = parsed.kind
-    if kind is Kind.SPRINT:
-        row = {
-            **common,
-            "code": e.code,
-            "owner": f["owner"],
-            "start_date": f["start_date"],
-            "end_date": f["end_date"],
-            "goal": f["goal"],
-            "body": e.body,
-        }
-    elif kind is Kind.TASK:
-        row = {
-            **common,
-            "code": e.code,
-            "sprint_code": f["sprint"],
-            "sprint_id": entity_id("sprint", f["sprint"]),
-            "priority": f["priority"],
-            "agent": f["agent"],
-            "assignee": f["assignee"],
-            "depends_on": f["depends_on"],
-            "objectives": f["objectives"],
-            "deliverables": f["deliverables"],
-            "acceptance_criteria": f["acceptance_criteria"],
-            "body": e.body,
-        }
-    elif kind is Kind.TASK_AGENT:
-        sprint = parsed.path.split("/")[2]
-        row = {
-            "id": entity_id("task", e.code),
-            "task_code": e.code,
-            "sprint_code": sprint,
-            "agent": f["agent"],
-            "config": f["config"],
-        }
-    elif kind is Kind.AGENT:
-        row = {
-            **common,
-            "name": e.code,
-            "role": f["role"],
-            "model": f["model"],
-            "capabilities": f["capabilities"],
-            "tools_allowed": f["tools_allowed"],
-            "safety_rails": f["safety_rails"],
-        }
-        row.pop("status")
-    elif kind is Kind.ADR:
-        row = {**common, "number": f["number"], "date": f["date"], "body": e.body}
-    elif kind is Kind.BUG:
-        row = {
-            **common,
-            "number": f["number"],
-            "priority": f["priority"],
-            "sprint_code": f["sprint"],
-            "reported_by": f["reported_by"],
-            "body": e.body,
-        }
-    elif kind is Kind.SESSION:
-        row = {
-            **common,
-            "key": e.code,
-            "task_code": f["task"],
-            "sprint_code": f["sprint"],
-            "agent": f["agent"],
-            "started_at": f["started_at"],
-            "ended_at": f["ended_at"],
-            "handoffs": f["handoffs"],
-            "body": e.body,
-        }
-        row.pop("context")
-    else:
-        return None
-    return ENTITY_TABLES[kind.value], {**row, **tail}
-
-
 def _load_journal_tail(
     repo: Repo, config: Config, index: Index, con: Any, meta: dict[str, str]
 ) -> None:
@@ -369,6 +267,10 @@ def index_from_files(
 
     Events and history are kept as they are when the index is current; on a missing or
     outdated index only the journal's events are restored (run `reindex` for history).
+    Files are read and parsed on every core (versions parsed before come from the parse
+    store, `parsecache.StoredParses`) and their rows loaded a chunk at a time as they
+    come back, so memory stays bounded at 100,000 tasks; the index says it is being
+    rebuilt meanwhile (`Index.begin_rebuild`), so no reader takes it for a current one.
     """
     index = index_for(repo)
     ref = store.target_ref()
@@ -382,48 +284,93 @@ def index_from_files(
         life = {} if fresh else _existing_lifetimes(con, paths)
         indexed = [] if fresh else [r[0] for r in con.execute("SELECT path FROM files").fetchall()]
         meta = {} if fresh else index.meta(con)
-    encoded = map_chunks(
-        partial(_encode_files, repo.root), [(p, life.get(p)) for p in paths], progress=progress
-    )
-    with index.writer() as con:
-        if fresh:
-            index.reset(con)
-        batch = Batch(touched=indexed + paths)
-        if fresh:
-            batch.meta = {"ref": ref, "last_commit": result.tip or "", "history": "skipped"}
-        rows, journal_meta = journal_tail(repo.runtime / "journal", config.events, meta, full=fresh)
-        batch.events.extend(rows)
-        batch.meta.update(journal_meta)
-        for table, text in encoded:
-            batch.encoded.setdefault(table, []).append(text)
-        result.files = len(paths)
-        index.apply(con, batch)
-        index.refresh_views(con)
+    items = [(p, life.pop(p, None)) for p in paths]
+    fn = partial(_encode_files, str(repo.root), str(repo.runtime))
+    with paused_gc(), ChunkStream(fn, items, chunk_size=_FILES_CHUNK, window=8) as stream:
+        stored = StoredParses(repo.runtime, write=True)  # opened after the fork
+        try:
+            with index.writer() as con:
+                con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+                if fresh:
+                    index.reset(con)
+                index.begin_rebuild(con)
+                index.apply(con, Batch(touched=indexed + paths))  # the old rows go first
+                sink = RowSink(index, con)
+                done = 0
+                for part in stream:
+                    for encoded, parsed_here in part:
+                        for table, text in encoded:
+                            sink.add_encoded(table, text)
+                        for key, data in parsed_here:
+                            stored.add(key, data)
+                    done = min(len(items), done + _FILES_CHUNK)
+                    if progress is not None:
+                        progress(done, len(items))
+                sink.close()
+                batch = Batch(meta={"schema_version": str(SCHEMA_VERSION)})
+                if fresh:
+                    batch.meta.update(
+                        {"ref": ref, "last_commit": result.tip or "", "history": "skipped"}
+                    )
+                rows, journal_meta = journal_tail(
+                    repo.runtime / "journal", config.events, meta, full=fresh
+                )
+                batch.events.extend(rows)
+                batch.meta.update(journal_meta)
+                index.apply(con, batch)
+                index.refresh_views(con)
+        finally:
+            stored.close()
+    result.files = len(paths)
     result.rebuilt = fresh
     return result
 
 
+_FILES_CHUNK = 1000
+DUCKDB_MEMORY = "256MB"  # see orchsync.sync.rebuild
+
+
 def _encode_files(
-    root: Path, items: Sequence[tuple[str, tuple[str, str, str] | None]]
-) -> list[tuple[str, str]]:
-    """Parse files and return their rows as loader text, (table, encode_rows text) pairs.
+    root: str, runtime: str, items: Sequence[tuple[str, tuple[str, str, str] | None]]
+) -> list[tuple[list[tuple[str, str]], list[tuple[str, bytes]]]]:
+    """Read and parse files, and return their rows as loader text, (table, encode_rows
+    text) pairs, with the versions parsed here (not found in the parse store) to keep.
 
     Runs in worker processes for a big tree, so the parent receives finished text rather
-    than parsed files to unpickle, turn into rows and encode.
+    than parsed files to unpickle, turn into rows and encode. One result per chunk.
     """
-    batch = Batch()
+    from orchsync.git.pack import BLOB, object_id
+
+    read = []
     with Reader(root) as reader:
         for path, lifetime in items:
             entry = reader.read(path)
             if entry.data is None:
                 continue  # gone, or nothing git could record (a FIFO, too large): not a row
-            parsed = parse_file(path, entry.data, link=entry.kind == LINK)
+            link = entry.kind == LINK
+            key = store_key(path, object_id(BLOB, entry.data).hex(), link)
             created, updated, commit = lifetime or (None, None, None)
             if created is None:
                 st = reader.lstat(path)
                 mtime = datetime.fromtimestamp(st.st_mtime if st else 0, UTC).replace(tzinfo=None)
                 created = updated = mtime.isoformat(timespec="seconds")
-            _add_rows(batch, parsed, created, updated, commit)
-    return [("files", encode_rows(batch.files))] + [
+            read.append((path, entry.data, link, key, (created, updated, commit)))
+    stored = StoredParses(Path(runtime))
+    try:
+        found = stored.get_many([key for _, _, _, key, _ in read])
+    finally:
+        stored.close()
+    batch = Batch()
+    parsed_here: list[tuple[str, bytes]] = []
+    for path, data, link, key, (created, updated, commit) in read:
+        hit = found.get(key)
+        if hit is not None:
+            parsed = load_parsed(hit)
+        else:
+            parsed = parse_file(path, data, link=link)
+            parsed_here.append((key, dump_parsed(parsed)))
+        add_rows(batch, parsed, created, updated, commit)
+    encoded = [("files", encode_rows(batch.files))] + [
         (table, encode_rows(rows)) for table, rows in batch.entities.items()
     ]
+    return [(encoded, parsed_here)]

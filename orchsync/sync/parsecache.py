@@ -6,8 +6,15 @@ commits touched; a rebuild parses every version in history, on every core (`pref
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import pickle
+import sys
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 import pygit2
 
@@ -16,7 +23,17 @@ from orchsync.model import ParsedFile
 from orchsync.parse import parse_file
 from orchsync.parse.parallel import map_chunks
 
-__all__ = ["ParseCache", "Version"]
+__all__ = [
+    "ParseCache",
+    "StoredParses",
+    "Version",
+    "dump_parsed",
+    "load_parsed",
+    "parser_version",
+    "store_key",
+]
+
+logger = logging.getLogger(__name__)
 
 Version = tuple[str, str, bool]  # (path, blob id, is a symbolic link)
 
@@ -61,3 +78,130 @@ def _parse_blobs(git_dir: str, versions: Sequence[Version]) -> list[ParsedFile]:
     # parent's libgit2 handles.
     git = pygit2.Repository(git_dir)
     return [parse_file(path, git[blob].data, link=link) for path, blob, link in versions]  # type: ignore[attr-defined]
+
+
+# --- kept across runs ----------------------------------------------------------------------
+
+STORE_FILE = "parsed.sqlite"
+
+
+def parser_version() -> str:
+    """A fingerprint of everything a parse depends on: the parser's and the model's source,
+    the shipped schemas, the package (its version) and Python. Any change starts a new store."""
+    from orchsync.parse.resources import data_dir
+
+    here = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(sys.version.encode())
+    sources = sorted((here / "parse").glob("*.py")) + [here / "model.py", here / "__init__.py"]
+    sources += sorted(data_dir("schemas").glob("*.json"))
+    for path in sources:
+        digest.update(path.name.encode() + b"\0")
+        with suppress(OSError):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def store_key(path: str, blob: str, link: bool) -> str:
+    """A parsed version is the same for the same path, bytes (blob id) and kind of entry:
+    the path says what a file is (a TASK.md, an ADR), the bytes the rest."""
+    return f"{blob}{'l' if link else 'f'}{path}"
+
+
+class StoredParses:
+    """Parsed files kept between rebuilds, so an unchanged version is never parsed twice.
+
+    `.git/orchsync/parsed.sqlite`: key (`store_key`) -> the pickled `ParsedFile`, and the
+    parser version that made them (`parser_version`); a store of another version is
+    emptied on open. Only rebuilds (`reindex`, `reindex --from-files`) use it: a
+    live sync parses a few files and has no use for it, so the store holds at most the
+    versions in history and in the work tree. A store that cannot be opened, read or
+    written (a read-only runtime folder, a corrupt file) is no store: every version is
+    parsed, nothing fails. Worker processes open their own connection (never across a
+    fork) and only read; the parent writes.
+    """
+
+    def __init__(self, runtime: Path, *, write: bool = False) -> None:
+        self.path = runtime / STORE_FILE
+        self.con: Any = None
+        self.pending: list[tuple[str, bytes]] = []
+        try:
+            self.con = self._open(write)
+        except Exception as exc:  # sqlite3.Error, OSError: no store, only slower
+            logger.debug("parse store %s not used: %s", self.path, exc)
+            self.con = None
+
+    def _open(self, write: bool) -> Any:
+        import sqlite3
+
+        if not write and not self.path.exists():
+            return None
+        con = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL" if write else "PRAGMA query_only=1")
+        if write:
+            con.execute("PRAGMA synchronous=OFF")  # a cache: a lost write is a re-parse
+            con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            con.execute("CREATE TABLE IF NOT EXISTS parsed (key TEXT PRIMARY KEY, value BLOB)")
+            version = parser_version()
+            row = con.execute("SELECT value FROM meta WHERE key = 'parser'").fetchone()
+            if row is None or row[0] != version:
+                con.execute("DELETE FROM parsed")
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('parser', ?)", (version,))
+        else:
+            row = con.execute("SELECT value FROM meta WHERE key = 'parser'").fetchone()
+            if row is None or row[0] != parser_version():
+                con.close()
+                return None
+        return con
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The stored (pickled) versions among `keys`."""
+        if self.con is None or not keys:
+            return {}
+        out: dict[str, bytes] = {}
+        try:
+            for i in range(0, len(keys), 500):
+                part = keys[i : i + 500]
+                marks = ",".join("?" * len(part))
+                out.update(
+                    self.con.execute(
+                        f"SELECT key, value FROM parsed WHERE key IN ({marks})", part
+                    ).fetchall()
+                )
+        except Exception as exc:
+            logger.debug("parse store %s not read: %s", self.path, exc)
+            return {}
+        return out
+
+    def add(self, key: str, value: bytes) -> None:
+        if self.con is not None:
+            self.pending.append((key, value))
+            if len(self.pending) >= 5000:
+                self.flush()
+
+    def flush(self) -> None:
+        items, self.pending = self.pending, []
+        if self.con is None or not items:
+            return
+        try:
+            self.con.execute("BEGIN")
+            self.con.executemany("INSERT OR REPLACE INTO parsed VALUES (?, ?)", items)
+            self.con.execute("COMMIT")
+        except Exception as exc:
+            logger.debug("parse store %s not written: %s", self.path, exc)
+            with suppress(Exception):
+                self.con.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.flush()
+        con, self.con = self.con, None
+        if con is not None:
+            with suppress(Exception):
+                con.close()
+
+
+def dump_parsed(parsed: ParsedFile) -> bytes:
+    return pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load_parsed(data: bytes) -> ParsedFile:
+    return pickle.loads(data)  # type: ignore[no-any-return]
