@@ -286,41 +286,35 @@ def index_from_files(
         meta = {} if fresh else index.meta(con)
     items = [(p, life.pop(p, None)) for p in paths]
     fn = partial(_encode_files, str(repo.root), str(repo.runtime))
-    with paused_gc(), ChunkStream(fn, items, chunk_size=_FILES_CHUNK, window=8) as stream:
-        stored = StoredParses(repo.runtime, write=True)  # opened after the fork
-        try:
-            with index.writer() as con:
-                con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
-                if fresh:
-                    index.reset(con)
-                index.begin_rebuild(con)
-                index.apply(con, Batch(touched=indexed + paths))  # the old rows go first
-                sink = RowSink(index, con)
-                done = 0
-                for part in stream:
-                    for encoded, parsed_here in part:
-                        for table, text in encoded:
-                            sink.add_encoded(table, text)
-                        for key, data in parsed_here:
-                            stored.add(key, data)
-                    done = min(len(items), done + _FILES_CHUNK)
-                    if progress is not None:
-                        progress(done, len(items))
-                sink.close()
-                batch = Batch(meta={"schema_version": str(SCHEMA_VERSION)})
-                if fresh:
-                    batch.meta.update(
-                        {"ref": ref, "last_commit": result.tip or "", "history": "skipped"}
-                    )
-                rows, journal_meta = journal_tail(
-                    repo.runtime / "journal", config.events, meta, full=fresh
-                )
-                batch.events.extend(rows)
-                batch.meta.update(journal_meta)
-                index.apply(con, batch)
-                index.refresh_views(con)
-        finally:
-            stored.close()
+    StoredParses.prepare(repo.runtime)
+    # The workers fork as the stream starts, before the index opens (left to right).
+    with (
+        paused_gc(),
+        ChunkStream(fn, items, chunk_size=_FILES_CHUNK, window=8) as stream,
+        index.writer() as con,
+    ):
+        con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+        if fresh:
+            index.reset(con)
+        index.begin_rebuild(con)
+        index.apply(con, Batch(touched=indexed + paths))  # the old rows go first
+        sink = RowSink(index, con)
+        done = 0
+        for part in stream:
+            for table, text in part:
+                sink.add_encoded(table, text)
+            done = min(len(items), done + _FILES_CHUNK)
+            if progress is not None:
+                progress(done, len(items))
+        sink.close()
+        batch = Batch(meta={"schema_version": str(SCHEMA_VERSION)})
+        if fresh:
+            batch.meta.update({"ref": ref, "last_commit": result.tip or "", "history": "skipped"})
+        rows, journal_meta = journal_tail(repo.runtime / "journal", config.events, meta, full=fresh)
+        batch.events.extend(rows)
+        batch.meta.update(journal_meta)
+        index.apply(con, batch)
+        index.refresh_views(con)
     result.files = len(paths)
     result.rebuilt = fresh
     return result
@@ -332,12 +326,12 @@ DUCKDB_MEMORY = "256MB"  # see orchsync.sync.rebuild
 
 def _encode_files(
     root: str, runtime: str, items: Sequence[tuple[str, tuple[str, str, str] | None]]
-) -> list[tuple[list[tuple[str, str]], list[tuple[str, bytes]]]]:
-    """Read and parse files, and return their rows as loader text, (table, encode_rows
-    text) pairs, with the versions parsed here (not found in the parse store) to keep.
+) -> list[tuple[str, str]]:
+    """Read and parse files (versions parsed before come from the parse store, new ones go
+    there) and return their rows as loader text, (table, encode_rows text) pairs.
 
     Runs in worker processes for a big tree, so the parent receives finished text rather
-    than parsed files to unpickle, turn into rows and encode. One result per chunk.
+    than parsed files to unpickle, turn into rows and encode.
     """
     from orchsync.git.pack import BLOB, object_id
 
@@ -355,22 +349,20 @@ def _encode_files(
                 mtime = datetime.fromtimestamp(st.st_mtime if st else 0, UTC).replace(tzinfo=None)
                 created = updated = mtime.isoformat(timespec="seconds")
             read.append((path, entry.data, link, key, (created, updated, commit)))
-    stored = StoredParses(Path(runtime))
+    batch = Batch()
+    stored = StoredParses(Path(runtime), write=True)
     try:
         found = stored.get_many([key for _, _, _, key, _ in read])
+        for path, data, link, key, (created, updated, commit) in read:
+            hit = found.get(key)
+            if hit is not None:
+                parsed = load_parsed(hit)
+            else:
+                parsed = parse_file(path, data, link=link)
+                stored.add(key, dump_parsed(parsed))
+            add_rows(batch, parsed, created, updated, commit)
     finally:
         stored.close()
-    batch = Batch()
-    parsed_here: list[tuple[str, bytes]] = []
-    for path, data, link, key, (created, updated, commit) in read:
-        hit = found.get(key)
-        if hit is not None:
-            parsed = load_parsed(hit)
-        else:
-            parsed = parse_file(path, data, link=link)
-            parsed_here.append((key, dump_parsed(parsed)))
-        add_rows(batch, parsed, created, updated, commit)
-    encoded = [("files", encode_rows(batch.files))] + [
+    return [("files", encode_rows(batch.files))] + [
         (table, encode_rows(rows)) for table, rows in batch.entities.items()
     ]
-    return [(encoded, parsed_here)]

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import pickle
 import sys
+import zlib
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from functools import partial
@@ -91,7 +92,7 @@ def parser_version() -> str:
     from orchsync.parse.resources import data_dir
 
     here = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(sys.version.encode())
+    digest = hashlib.sha256(f"{sys.version} pickle+zlib".encode())
     sources = sorted((here / "parse").glob("*.py")) + [here / "model.py", here / "__init__.py"]
     sources += sorted(data_dir("schemas").glob("*.json"))
     for path in sources:
@@ -116,8 +117,9 @@ class StoredParses:
     live sync parses a few files and has no use for it, so the store holds at most the
     versions in history and in the work tree. A store that cannot be opened, read or
     written (a read-only runtime folder, a corrupt file) is no store: every version is
-    parsed, nothing fails. Worker processes open their own connection (never across a
-    fork) and only read; the parent writes.
+    parsed, nothing fails. Worker processes open connections of their own (never across a
+    fork), and read and write what they parse themselves, so the rebuilding process does
+    no store work beyond unpickling.
     """
 
     def __init__(self, runtime: Path, *, write: bool = False) -> None:
@@ -135,26 +137,39 @@ class StoredParses:
 
         if not write and not self.path.exists():
             return None
+        version = parser_version()
         con = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL" if write else "PRAGMA query_only=1")
-        if write:
-            con.execute("PRAGMA synchronous=OFF")  # a cache: a lost write is a re-parse
-            con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            con.execute("CREATE TABLE IF NOT EXISTS parsed (key TEXT PRIMARY KEY, value BLOB)")
-            version = parser_version()
+        try:
             row = con.execute("SELECT value FROM meta WHERE key = 'parser'").fetchone()
-            if row is None or row[0] != version:
-                con.execute("DELETE FROM parsed")
-                con.execute("INSERT OR REPLACE INTO meta VALUES ('parser', ?)", (version,))
-        else:
-            row = con.execute("SELECT value FROM meta WHERE key = 'parser'").fetchone()
-            if row is None or row[0] != parser_version():
-                con.close()
-                return None
+        except sqlite3.Error:
+            row = None
+        if row is not None and row[0] == version:
+            con.execute("PRAGMA journal_mode=WAL" if write else "PRAGMA query_only=1")
+            if write:
+                con.execute("PRAGMA synchronous=OFF")  # a cache: a lost write is a re-parse
+            return con
+        con.close()
+        if not write:
+            return None
+        # Another parser made it (or nothing, or something else): start a new file, which
+        # also gives the old one's space back.
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        con = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=OFF")
+        con.execute("CREATE TABLE parsed (key TEXT PRIMARY KEY, value BLOB)")
+        con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        con.execute("INSERT INTO meta VALUES ('parser', ?)", (version,))
         return con
 
+    @classmethod
+    def prepare(cls, runtime: Path) -> None:
+        """Make the store current (a new file for another parser) before workers open it."""
+        cls(runtime, write=True).close()
+
     def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
-        """The stored (pickled) versions among `keys`."""
+        """The stored versions among `keys`, pickled (`load_parsed` reads them)."""
         if self.con is None or not keys:
             return {}
         out: dict[str, bytes] = {}
@@ -170,11 +185,16 @@ class StoredParses:
         except Exception as exc:
             logger.debug("parse store %s not read: %s", self.path, exc)
             return {}
-        return out
+        try:
+            return {key: zlib.decompress(value) for key, value in out.items()}
+        except zlib.error:
+            return {}
 
     def add(self, key: str, value: bytes) -> None:
+        """Keep a version, pickled (`dump_parsed`); it is stored compressed (to a third:
+        the store of 100,000 tasks is ~150 MB rather than ~400 MB)."""
         if self.con is not None:
-            self.pending.append((key, value))
+            self.pending.append((key, zlib.compress(value, 1)))
             if len(self.pending) >= 5000:
                 self.flush()
 

@@ -88,29 +88,27 @@ def _walk(commits: Sequence[CommitChanges], tip: dict[str, str], links: set[str]
     return _Walk(jobs, last_seen, needed_old, tip, links)
 
 
-def _parse_versions(
-    git_dir: str, runtime: str, versions: Sequence[Version]
-) -> list[tuple[bytes, bool]]:
-    """(pickled parsed file, parsed here rather than found in the store) per version.
+def _parse_versions(git_dir: str, runtime: str, versions: Sequence[Version]) -> list[bytes]:
+    """Each version parsed (pickled): from the parse store, else parsed here and stored.
 
     Runs in a forked worker (or the parent): a repository and a store connection of its own.
     """
     import pygit2
 
     git = pygit2.Repository(git_dir)
-    stored = StoredParses(Path(runtime))
+    stored = StoredParses(Path(runtime), write=True)
     try:
         found = stored.get_many([store_key(*v) for v in versions])
+        out: list[bytes] = []
+        for path, blob, link in versions:
+            key = store_key(path, blob, link)
+            data = found.get(key)
+            if data is None:
+                data = dump_parsed(parse_file(path, git[blob].data, link=link))  # type: ignore[attr-defined]
+                stored.add(key, data)
+            out.append(data)
     finally:
         stored.close()
-    out: list[tuple[bytes, bool]] = []
-    for path, blob, link in versions:
-        hit = found.get(store_key(path, blob, link))
-        if hit is not None:
-            out.append((hit, False))
-        else:
-            parsed = parse_file(path, git[blob].data, link=link)  # type: ignore[attr-defined]
-            out.append((dump_parsed(parsed), True))
     return out
 
 
@@ -137,6 +135,7 @@ def rebuild_from_history(
     tip = store.list_blobs(tip_commit.tree, links=links) if tip_commit is not None else {}
     walk = _walk(commits, tip, links)
     fn = partial(_parse_versions, store.git.path, str(repo.runtime))
+    StoredParses.prepare(repo.runtime)
     with paused_gc(), ChunkStream(fn, walk.jobs, chunk_size=CHUNK, window=WINDOW) as stream:
         stored = StoredParses(repo.runtime, write=True)  # opened after the fork
         try:
@@ -175,7 +174,7 @@ def rebuild_from_history(
     result.new_events = replay.last_events
 
 
-def _versions(stream: ChunkStream[Version, tuple[bytes, bool]]) -> Iterator[tuple[bytes, bool]]:
+def _versions(stream: ChunkStream[Version, bytes]) -> Iterator[bytes]:
     for part in stream:
         yield from part
 
@@ -190,7 +189,7 @@ class _Replay:
         walk: _Walk,
         sink: RowSink,
         stored: StoredParses,
-        parsed: Iterator[tuple[bytes, bool]],
+        parsed: Iterator[bytes],
     ) -> None:
         self.config, self.cache, self.walk, self.sink, self.stored = (
             config,
@@ -209,10 +208,7 @@ class _Replay:
         self.last_events: list[Event] = []
 
     def _new(self, version: Version) -> tuple[ParsedFile, int]:
-        data, fresh = next(self.parsed)
-        parsed = load_parsed(data)
-        if fresh:
-            self.stored.add(store_key(*version), data)
+        parsed = load_parsed(next(self.parsed))
         job, self.job = self.job, self.job + 1
         if self.walk.needed_old[version] > 0:
             self.kept[version] = parsed
