@@ -141,7 +141,12 @@ class StoredParses:
         con = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
         try:
             row = con.execute("SELECT value FROM meta WHERE key = 'parser'").fetchone()
-        except sqlite3.Error:
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                con.close()  # a full disk, a lock, an I/O error: no store this time, and
+                raise  # the file stays (deleting it would free space under a full disk)
+            row = None
+        except sqlite3.DatabaseError:  # not a database: replaced below
             row = None
         if row is not None and row[0] == version:
             con.execute("PRAGMA journal_mode=WAL" if write else "PRAGMA query_only=1")
