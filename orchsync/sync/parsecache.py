@@ -17,9 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pygit2
-
-from orchsync.git.store import GitStore
+from orchsync.git.store import GitStore, open_git
 from orchsync.model import ParsedFile
 from orchsync.parse import parse_file
 from orchsync.parse.parallel import map_chunks
@@ -77,7 +75,7 @@ class ParseCache:
 def _parse_blobs(git_dir: str, versions: Sequence[Version]) -> list[ParsedFile]:
     # A repository of its own: this may run in a forked worker, which must not share the
     # parent's libgit2 handles.
-    git = pygit2.Repository(git_dir)
+    git = open_git(Path(git_dir))
     return [parse_file(path, git[blob].data, link=link) for path, blob, link in versions]  # type: ignore[attr-defined]
 
 

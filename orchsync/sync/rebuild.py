@@ -31,7 +31,7 @@ from typing import Any
 from orchsync.config import Config
 from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
 from orchsync.git.history import CommitChanges
-from orchsync.git.store import GitStore
+from orchsync.git.store import GitStore, open_git
 from orchsync.index import SCHEMA_VERSION, Batch, Index
 from orchsync.index.database import RowSink
 from orchsync.model import ParsedFile
@@ -93,9 +93,7 @@ def _parse_versions(git_dir: str, runtime: str, versions: Sequence[Version]) -> 
 
     Runs in a forked worker (or the parent): a repository and a store connection of its own.
     """
-    import pygit2
-
-    git = pygit2.Repository(git_dir)
+    git = open_git(Path(git_dir))  # freed by reference counting (see open_git)
     stored = StoredParses(Path(runtime), write=True)
     try:
         found = stored.get_many([store_key(*v) for v in versions])

@@ -57,6 +57,7 @@ WHOLE_TREE_OVER = 2000  # more queued paths than this: one sync of the whole tre
 BLOCKED_RETRY = 30.0  # while blocked, sync is asked again when git's state changes, or this often
 ERROR_BACKOFF = (2.0, 5.0, 15.0, 60.0)
 FAULT_BACKOFF = (2.0, 5.0, 15.0)  # a disk freed is seen within 15 s
+IDLE_TICK_MS = 30_000  # an idle daemon's sleep when edits and git's changes wake it anyway
 COOL_AFTER = 2.0  # seconds without a sync before the DuckDB instance is dropped
 FORGET_AFTER = 30.0  # ... and before the git index kept read is dropped too
 STALE_LOCK = 120.0  # a git lock file older than this is reported as probably left by a crash
@@ -136,7 +137,9 @@ class Daemon:
                 logger.info("stopped (pid %d)", os.getpid())
 
     def _run(self) -> None:
-        source = self.source or NotifySource(self.repo.delegation, force_polling=self.poll)
+        source = self.source or NotifySource(
+            self.repo.delegation, force_polling=self.poll, also=_git_folders(self.repo)
+        )
         self._state.update(mode=source.mode, warning=source.warning)
         logger.info(
             "watching %s (%s events, debounce %d ms, max latency %d ms), pid %d",
@@ -152,6 +155,7 @@ class Daemon:
         # before it is on disk; either way it is committed.
         self._state["state"] = "catching up"
         self._publish()
+        self._build_index_apart()
         self.queue.add(DELEGATION)
         self.step(set(), force=True)
         self._state["state"] = "watching"
@@ -168,6 +172,30 @@ class Daemon:
             if self.source is None:
                 source.close()
             self._state["state"] = "stopping"
+
+    def _build_index_apart(self) -> None:
+        """No index yet: build it in a child process (`orchsync reindex`), not here.
+
+        A rebuild's heap (~250 MB at 10,000 tasks) would stay with the daemon for its whole
+        life: Python keeps the memory of freed objects for reuse. The child gives it all
+        back when it exits; the catch-up that follows finds the index current. If the
+        child fails, that catch-up rebuilds here and reports what is wrong.
+        """
+        if self._sync is not None or self.repo.index_path.exists():
+            return
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchsync", "--repo", str(self.repo.root), "reindex"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "ORCHSYNC_NO_DAEMON": "1"},
+        )
+        if proc.returncode == 0:
+            logger.info("built the index in %.1f s", time.monotonic() - started)
+        else:
+            logger.warning("building the index apart failed: %s", proc.stderr.strip()[-500:])
 
     @contextlib.contextmanager
     def _serving(self) -> Iterator[None]:
@@ -193,9 +221,24 @@ class Daemon:
             debounce_ms=self.debounce_ms,
             max_latency_ms=self.max_latency_ms,
             stop_event=self.stop_event,
-            tick_ms=self.tick_ms,
+            tick_ms=lambda: self._tick(source),
             source=_WarmingSource(source, self._warm_up),
         )
+
+    def _tick(self, source: ChangeSource) -> int:
+        """How long the loop may sleep without news: `tick_ms` while there is something to
+        come back for (edits queued, a sync waiting or failing, memory still to give back),
+        and while changes to git's state are not events; else IDLE_TICK_MS. An idle daemon
+        then sleeps until an edit or git wakes it (and once a minute or so, in case)."""
+        if not getattr(source, "wakes_on_git", False):
+            return self.tick_ms
+        if self.queue or self.waiting or self._fault or self._hold_key is not None:
+            return self.tick_ms
+        idle = time.monotonic() - self._last_sync
+        if self._cooled < 2:  # the next cool-down stage, on time
+            due = (COOL_AFTER if self._cooled < 1 else FORGET_AFTER) - idle
+            return int(min(max(due * 1000, self.tick_ms), IDLE_TICK_MS))
+        return IDLE_TICK_MS
 
     def _warm_up(self) -> None:
         """A change was seen: a sync follows within the quiet window, so get DuckDB ready."""
@@ -500,6 +543,21 @@ class _WarmingSource:
         if raw:
             self._on_change()
         return raw
+
+
+def _git_folders(repo: Repo) -> tuple[tuple[str, bool], ...]:
+    """git's folders whose changes the daemon must see at once: HEAD, the index, markers
+    and locks (the git dir, alone), packed refs, and the branches (with their subfolders)."""
+    common = repo.common_dir
+    folders = [(str(repo.git_dir), False)]
+    if common != repo.git_dir:
+        folders.append((str(common), False))
+    folders.append((str(common / "refs" / "heads"), True))
+    config = load_config(repo.root)
+    if config.target_ref and not config.target_ref.startswith("refs/heads/"):
+        top = config.target_ref.split("/")[:2]  # refs/orchsync/<branch>: its folder
+        folders.append((str(common.joinpath(*top)), True))
+    return tuple((f, below) for f, below in folders if os.path.isdir(f))
 
 
 def _changes(n: int) -> str:
