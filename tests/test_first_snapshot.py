@@ -127,3 +127,17 @@ def test_a_snapshot_parsed_on_every_core_indexes_as_a_rebuild_does(tmp_path, orc
     assert invalid == 1
     assert dump_index(repo) == live
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_first_snapshot_reports_its_progress_to_a_callback(tmp_path):
+    from orchsync.pm.setup import init
+
+    repo = init_repo(tmp_path / "repo")
+    make_tree(repo, BULK_MIN)
+    seen: list[tuple[int, int]] = []
+
+    init(find_repo(repo), progress=lambda done, total: seen.append((done, total)))
+
+    files = int(git(repo, "ls-files", "delegation").count("\n"))
+    assert seen and seen[-1] == (files, files)
+    assert all(done <= total for done, total in seen)

@@ -49,9 +49,10 @@ def sync(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Commit changed files under delegation/ (all, or PATHS) and index them.
+    """Commit changed files under delegation/ (all, or PATHS).
 
-    With nothing to commit it still brings the index up to date with git.
+    The next query indexes the commit (the running daemon indexes it at once); with
+    nothing to commit it brings the index up to date with git itself.
     Exits 1 when a synced file is invalid (it is committed all the same). When
     `orchsync watch` runs for the repository, the sync is handed to it (same result).
     """

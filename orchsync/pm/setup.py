@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,18 @@ events:
 
 
 def init(
-    repo: Repo, *, merge_driver: bool = False, dry_run: bool = False, actor: str | None = None
+    repo: Repo,
+    *,
+    merge_driver: bool = False,
+    dry_run: bool = False,
+    actor: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Create `.git/orchsync/`, a default config if there is none, and the first snapshot."""
+    """Create `.git/orchsync/`, a default config if there is none, and the first snapshot.
+
+    `progress(done, total)` follows the files of a big first snapshot as they are parsed
+    and written (a face draws a progress bar with it on a terminal).
+    """
     actions: list[str] = []
     config_path = repo.root / CONFIG_FILE
     if not dry_run:
@@ -69,7 +79,14 @@ def init(
         from orchsync.sync import sync
 
         # Not indexed here: the first query (or `orchsync watch`) builds the index.
-        result = sync(repo, actor=actor, allow_unborn=True, raise_blocked=True, index=False)
+        result = sync(
+            repo,
+            actor=actor,
+            allow_unborn=True,
+            raise_blocked=True,
+            index=False,
+            progress=progress,
+        )
         commit = result.commit
         if commit:
             actions.append(f"snapshot {commit[:12]}: {result.subject}")

@@ -64,15 +64,29 @@ def _is_fresh(
 
 
 def refresh(
-    repo: Repo, config: Config | None = None, *, full: bool = False, progress: Any = None
+    repo: Repo,
+    config: Config | None = None,
+    *,
+    full: bool = False,
+    progress: Any = None,
+    repair: bool = False,
 ) -> Any:
-    """Catch the index up with git under the repo lock (imports pygit2: only when needed)."""
+    """Catch the index up with git under the repo lock (imports pygit2: only when needed).
+
+    `repair`: first, under the same lock, delete an index file DuckDB cannot open (it is
+    rebuilt). Only under the lock: a writer creating or checkpointing the file holds it,
+    and a file read half-written must not be taken for a corrupt one and deleted under
+    the writer's feet (readers and a writer starting on a clone with no index race so).
+    """
     from orchsync.git.store import GitStore
+    from orchsync.index.database import Index
     from orchsync.lock import repo_lock
     from orchsync.sync.catchup import catch_up
 
     config = config or load_config(repo.root)
     with repo_lock(repo):
+        if repair and _corrupt(Index(repo.index_path)):
+            full = True
         return catch_up(
             repo, GitStore(repo, config.target_ref), config, full=full, progress=progress
         )
@@ -108,7 +122,7 @@ def reader(
         _load_journal(repo, config, index)
     elif ref is not None or not index.exists():
         try:
-            refresh(repo, config, full=_corrupt(index))
+            refresh(repo, config, repair=True)
         except StorageFault as exc:
             # A stale answer would look like a current one: say why there is none.
             raise waiting(exc, "the index is behind git and cannot catch up") from exc

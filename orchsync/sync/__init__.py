@@ -58,6 +58,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
+Progress = Callable[[int, int], None]
 
 
 @dataclass(slots=True)
@@ -140,14 +141,24 @@ class SyncOptions:
     index: bool = True
 
 
-def sync(repo: Repo, paths: Iterable[str] | None = None, **options: Any) -> SyncResult:
+def sync(
+    repo: Repo,
+    paths: Iterable[str] | None = None,
+    *,
+    progress: Progress | None = None,
+    **options: Any,
+) -> SyncResult:
     """Commit what changed under delegation/ (all of it, or `paths`), then index it.
 
     `options` are the fields of `SyncOptions`. A sync with nothing to commit makes no
     commit, but still catches the index up with commits made by other means (a pull, a
     plain `git commit`). One-shot commands call this; the daemon keeps a `Syncer`.
+    `progress(done, total)` follows the files being parsed and written, for a big
+    snapshot (`orchsync init`) to show a progress bar.
     """
-    return Syncer(repo).run(paths, SyncOptions(**options))
+    syncer = Syncer(repo)
+    syncer.progress = progress
+    return syncer.run(paths, SyncOptions(**options))
 
 
 class Syncer:
@@ -166,6 +177,7 @@ class Syncer:
         self.warm = warm
         self._git_index: _IndexReader | None = None
         self._made: tuple[list[FilePair], list[Event]] | None = None  # of the last commit
+        self.progress: Progress | None = None  # files parsed and written, of a big batch
 
     def _index_git(self) -> pygit2.Repository:
         """The repository object whose `.index` the git-index update goes through."""
@@ -262,7 +274,13 @@ class Syncer:
                 return None
             result.files = [c.path for c in changes]
             pairs, derived, events, blobs = _prepare(
-                store, cache, changes, config, options.dry_run, parallel=self.warm is None
+                store,
+                cache,
+                changes,
+                config,
+                options.dry_run,
+                parallel=self.warm is None,
+                progress=self.progress,
             )
             message = compose_message(
                 pairs,
@@ -744,6 +762,7 @@ def _prepare(
     config: Config,
     dry_run: bool,
     parallel: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[list[FilePair], list[Event], list[Event], dict[str, tuple[str, int] | None]]:
     """Parse both sides, derive events (for the message), and write the new blobs.
 
@@ -755,7 +774,7 @@ def _prepare(
     (one pack, `GitStore.write_blobs`).
     """
     written = [c for c in changes if c.data is not None]
-    ids, parsed = _write_and_parse(store, written, dry_run, parallel)
+    ids, parsed = _write_and_parse(store, written, dry_run, parallel, progress)
     old = cache.missing((c.path, c.old_blob, c.old_link) for c in changes)
     if parallel and goes_parallel(len(old)):
         cache.prefetch(old)
@@ -785,7 +804,11 @@ def _prepare(
 
 
 def _write_and_parse(
-    store: GitStore, written: list[_Change], dry_run: bool, parallel: bool
+    store: GitStore,
+    written: list[_Change],
+    dry_run: bool,
+    parallel: bool,
+    progress: Progress | None = None,
 ) -> tuple[list[str], list[ParsedFile]]:
     """(blob ids, parsed files) of the new versions, the blobs written unless `dry_run`."""
     datas: list[bytes] = [c.data for c in written]  # type: ignore[misc]
@@ -795,6 +818,8 @@ def _write_and_parse(
             parse_file(c.path, d, link=c.mode == LINK_MODE)
             for c, d in zip(written, datas, strict=True)
         ]
+        if progress is not None and written:
+            progress(len(written), len(written))
         return ids, parsed_here
     # A big batch (a first snapshot): parsing and compressing are most of the work, and
     # independent per file, so they run on every core. Workers read the files again (a
@@ -804,7 +829,7 @@ def _write_and_parse(
 
     raw = [object_id(BLOB, c.data) for c in written]  # type: ignore[arg-type]
     items = [(c.path, oid, c.mode == LINK_MODE) for c, oid in zip(written, raw, strict=True)]
-    done = map_chunks(partial(_parse_and_pack, str(store.repo.root)), items)
+    done = map_chunks(partial(_parse_and_pack, str(store.repo.root)), items, progress=progress)
     parsed: list[ParsedFile] = []
     records: list[tuple[bytes, bytes]] = []
     for c, oid, got in zip(written, raw, done, strict=True):
