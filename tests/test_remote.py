@@ -265,7 +265,7 @@ def test_a_stale_socket_file_is_ignored(orchsync, example_repo):
 
     started = time.monotonic()
     assert remote.sync_via_daemon(find_repo(example_repo), [T3]) is None
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 10  # refused at once; only a hang fails this
     result = orchsync(example_repo, "sync", T3)
 
     assert result.exit_code == 0

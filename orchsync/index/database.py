@@ -21,11 +21,12 @@ from orchsync.errors import LockTimeout
 from orchsync.faults import RETRY_INDEX, storage
 from orchsync.index.duck import duckdb
 from orchsync.index.schema import ENTITY_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
+from orchsync.lock import FileLock
 
 __all__ = ["WRITER_LOCK", "Batch", "Index", "IndexMissing", "RowSink", "encode_rows"]
 
 READ_TIMEOUT = 15.0
-WRITER_LOCK = "index-writer.lock"  # flocked by a long-lived writer (the daemon) per batch
+WRITER_LOCK = "index-writer.lock"  # flocked by every writer for the length of its batch
 
 # One encoder for every row: `json.dumps(row, default=..)` builds a new encoder per call.
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
@@ -108,24 +109,30 @@ class Index:
         A storage error while it is open (the file, its WAL, the temp files of a bulk load)
         comes out as a `StorageFault` about the index: the index is disposable, and the
         next writer catches it up from git.
+
+        The writer holds WRITER_LOCK meanwhile, as the daemon does: readers that come wait
+        for it rather than open the file (`query.reader`). Without it, readers querying in
+        a loop kept the file open in turn and a one-shot writer's open was refused for
+        seconds on end (a writer made 3 commits in 20 s beside four busy readers).
         """
         with self.faults():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            deadline = time.monotonic() + READ_TIMEOUT
-            delay = 0.005
-            while True:
+            with FileLock(self.path.parent / WRITER_LOCK, timeout=READ_TIMEOUT):
+                deadline = time.monotonic() + READ_TIMEOUT
+                delay = 0.005
+                while True:
+                    try:
+                        con = duckdb.connect(str(self.path))
+                        break
+                    except duckdb.Error as exc:
+                        if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                            raise
+                        time.sleep(delay)  # a reader opened it just before the lock
+                        delay = min(delay * 2, 0.05)
                 try:
-                    con = duckdb.connect(str(self.path))
-                    break
-                except duckdb.Error as exc:
-                    if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
-                        raise
-                    time.sleep(delay)  # a reader has it open this instant
-                    delay = min(delay * 2, 0.05)
-            try:
-                yield con
-            finally:
-                con.close()
+                    yield con
+                finally:
+                    con.close()
 
     def faults(self) -> Any:
         """Storage errors inside the block as a `StorageFault` about writing this index."""

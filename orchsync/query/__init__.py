@@ -233,12 +233,13 @@ class _WarmReader:
 
 
 def _let_writer_finish(index: Index) -> None:
-    """Wait while the daemon writes the index (it holds WRITER_LOCK from attach to detach).
+    """Wait while a writer writes the index (it holds WRITER_LOCK for its batch: the
+    daemon from attach to detach, any other `Index.writer` from open to close).
 
     A reader that opened the file meanwhile would only be refused and retry with a backoff
-    (up to 50 ms late), and a reader that got in first holds the writer off. Waiting on the
-    flock instead wakes the reader the moment the batch is committed, and gives the writer
-    its turn. Writers that do not take the lock (one-shot commands) are raced as before.
+    (up to 50 ms late), and readers that kept getting in first held the writer off. Waiting
+    on the flock instead wakes the reader the moment the batch is committed, and gives the
+    writer its turn.
     """
     from orchsync.index.database import WRITER_LOCK
     from orchsync.lock import FileLock
