@@ -415,7 +415,12 @@ def bench_agent(info: CorpusInfo, runs: int) -> list[Figure]:
 
 
 def bench_daemon(
-    info: CorpusInfo, edits: int, idle_seconds: float, debounce_ms: int, reindex_ms: float | None
+    info: CorpusInfo,
+    edits: int,
+    idle_seconds: float,
+    debounce_ms: int,
+    reindex_ms: float | None,
+    idle_after: float = 35.0,
 ) -> list[Figure]:
     """A first start without an index, write -> event latency, then idle RSS and CPU."""
     from orchsync import query
@@ -469,13 +474,13 @@ def bench_daemon(
             latency.samples.append((time.perf_counter() - start) * 1000)
             time.sleep(0.05)
         # Idle: from when the daemon has given back what its last syncs used (30 s after).
-        time.sleep(35.0)
+        time.sleep(idle_after)
         before = _proc_cpu(proc.pid)
         time.sleep(idle_seconds)
         after = _proc_cpu(proc.pid)
         cpu_fig.samples.append((after - before) / idle_seconds * 100)
         rss.samples.append(_proc_rss_kib(proc.pid) / 1024)
-        cpu_fig.note = "from 35 s after the last sync; utime + stime in clock ticks"
+        cpu_fig.note = f"from {idle_after:.0f} s after the last sync; utime + stime in ticks"
     finally:
         proc.terminate()
         proc.wait(60)
@@ -755,6 +760,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--latency-edits", type=int, default=50)
     ap.add_argument("--idle-seconds", type=float, default=60.0)
+    ap.add_argument(
+        "--idle-after", type=float, default=35.0, help="seconds after the last sync before"
+    )
     ap.add_argument("--debounce", type=int, default=300)
     ap.add_argument("--swarm-agents", type=int, default=20)
     ap.add_argument("--swarm-writes", type=int, default=25)
@@ -764,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.smoke:
         args.size, args.history, args.runs = 500, 20, 1
-        args.latency_edits, args.idle_seconds = 3, 2.0
+        args.latency_edits, args.idle_seconds, args.idle_after = 3, 2.0, 1.0
         args.swarm_agents, args.swarm_writes = 2, 4
     only = set(args.only.split(","))
     if args.peer:
@@ -814,6 +822,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.idle_seconds,
                     args.debounce,
                     reindex_ms[0] if reindex_ms else None,
+                    args.idle_after,
                 ),
             ),
             ("swarm", lambda: bench_swarm(info, args.swarm_agents, args.swarm_writes)),

@@ -36,6 +36,7 @@ class SwarmResult:
     agents: int
     writes: int
     latencies: list[float] = field(default_factory=list)  # ms, every write
+    spans: list[tuple[float, float]] = field(default_factory=list)  # (start, end) of each
     errors: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     misattributed: list[str] = field(default_factory=list)
@@ -52,12 +53,17 @@ class SwarmResult:
 
     @property
     def per_second(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
+        """Writes per second from the first write's start to the last one's answer (the
+        servers' start-up before them is not the swarm's writing)."""
+        if not self.spans:
+            return 0.0
+        span = max(e for _, e in self.spans) - min(s for s, _ in self.spans)
+        return len(self.spans) / span if span > 0 else 0.0
 
     def summary(self) -> str:
         return (
             f"{self.agents} agents x {self.writes} writes: {len(self.latencies)} answered in "
-            f"{self.seconds:.1f} s ({self.per_second:.1f} writes/s), latency p50 "
+            f"{self.seconds:.1f} s with start-up ({self.per_second:.1f} writes/s), latency p50 "
             f"{self.p50:.0f} ms p95 {self.p95:.0f} ms; {len(self.errors)} tool errors, "
             f"{len(self.lost)} lost, {len(self.misattributed)} commits not naming their agent"
         )
@@ -106,7 +112,9 @@ async def _agent(
                     args = {"text": f"{name} note {n}", "target": f"T:{task}"}
                 start = time.perf_counter()
                 answer = await s.call_tool(tool, args)
-                result.latencies.append((time.perf_counter() - start) * 1000)
+                end = time.perf_counter()
+                result.latencies.append((end - start) * 1000)
+                result.spans.append((start, end))
                 if answer.is_error:
                     text = " ".join(getattr(c, "text", "") for c in answer.content)
                     result.errors.append(f"{name} {tool}: {text}")

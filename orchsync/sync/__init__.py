@@ -178,6 +178,9 @@ class Syncer:
         self._git_index: _IndexReader | None = None
         self._made: tuple[list[FilePair], list[Event]] | None = None  # of the last commit
         self.progress: Progress | None = None  # files parsed and written, of a big batch
+        # Paths to leave alone when listed by path (the daemon: those a write command's
+        # own sync is about to commit in its name), asked as each is read.
+        self.skip: Callable[[str], bool] | None = None
 
     def _index_git(self) -> pygit2.Repository:
         """The repository object whose `.index` the git-index update goes through."""
@@ -268,7 +271,7 @@ class Syncer:
             tip = store.tip(ref)
             tree = tip.tree if tip is not None else None
             result.skipped = []
-            changes = _collect(repo, store, tree, wanted, result.skipped, stats)
+            changes = _collect(repo, store, tree, wanted, result.skipped, stats, self.skip)
             if not changes:  # also on a retry: the commit that moved the ref took our changes
                 result.files, result.subject, result.invalid = [], None, []
                 return None
@@ -622,6 +625,7 @@ def _collect(
     wanted: list[str] | None,
     skipped: list[Diagnostic] | None = None,
     stats: StatCache | None = None,
+    skip: Callable[[str], bool] | None = None,
 ) -> list[_Change]:
     """Files whose bytes differ from the target ref's tree (added, changed, deleted).
 
@@ -660,6 +664,9 @@ def _collect(
     present: set[str] = set()
     with Reader(repo.root) as reader:
         for p in sorted(set(on_disk) | set(special)):
+            if skip is not None and skip(p):
+                present.add(p)  # another sync commits it: as if unchanged here
+                continue
             entry = reader.read(p)
             if entry.data is None:
                 if entry.kind not in (MISSING, DIR):
@@ -676,7 +683,7 @@ def _collect(
                 continue
             changes[p] = _Change(p, old, entry.data, entry.mode, p in links)
     for p, blob in in_tree.items():
-        if p not in present:
+        if p not in present and not (skip is not None and skip(p)):
             changes[p] = _Change(p, blob, None, old_link=p in links)
     return [changes[p] for p in sorted(changes)]
 

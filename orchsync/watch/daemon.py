@@ -108,6 +108,9 @@ class Daemon:
         # One sync at a time: the watch loop's batches and the syncs write commands hand over
         # (`orchsync.watch.client`) run in different threads of this process.
         self._sync_lock = threading.Lock()
+        self._claims: dict[str, int] = {}  # paths handed-over syncs will commit (`_claim`)
+        self._requests = 0  # handed-over syncs in progress or waiting
+        self._claim_guard = threading.Lock()
         self._warm: Any = None  # orchsync.sync.warm.Warm, made on the first library sync
         self._last_sync = time.monotonic()
         self._cooled = 0  # 1: DuckDB instance dropped (COOL_AFTER), 2: all dropped (FORGET_AFTER)
@@ -286,15 +289,70 @@ class Daemon:
         self._do_sync(state)
         self._publish()
 
+    def _claim(self, paths: list[str] | None) -> list[str]:
+        """Paths a handed-over sync will commit: the daemon's own batches leave them to it.
+
+        A write command writes its file, then hands the sync over; with many at once
+        (a swarm of agents), its request can wait behind others longer than the quiet
+        window, and the daemon's own batch would commit the file first, in a commit that
+        does not name the agent. Claimed at once, the path waits for the request.
+        """
+        rel = [DELEGATION] if not paths else [self._rel(p) for p in paths]
+        with self._claim_guard:
+            self._requests += 1
+            for p in rel:
+                self._claims[p] = self._claims.get(p, 0) + 1
+        return rel
+
+    def _unclaim(self, rel: list[str]) -> None:
+        with self._claim_guard:
+            self._requests -= 1
+            for p in rel:
+                left = self._claims.get(p, 0) - 1
+                if left > 0:
+                    self._claims[p] = left
+                else:
+                    self._claims.pop(p, None)
+
+    def _rel(self, path: str) -> str:
+        try:
+            return Path(os.path.relpath(path, self.repo.root)).as_posix()
+        except ValueError:
+            return path
+
+    def _waiting_requests(self) -> int:
+        """Handed-over syncs in this process now: this one and those waiting for it."""
+        with self._claim_guard:
+            return self._requests
+
+    def _is_claimed(self, path: str) -> bool:
+        """For the daemon's own sync, as it reads each file: claimed since it began?"""
+        return not self._unclaimed([path])
+
+    def _unclaimed(self, queued: list[str]) -> list[str]:
+        """The queued paths no handed-over sync has claimed (nor a folder above them)."""
+        with self._claim_guard:
+            claims = list(self._claims)
+        if not claims:
+            return queued
+        return [p for p in queued if not any(p == c or p.startswith(c + "/") for c in claims)]
+
     def _do_sync(self, state: GitState) -> None:
         queued = sorted(self.queue)
-        if DELEGATION in self.queue or len(queued) > WHOLE_TREE_OVER:
-            paths = [str(self.repo.delegation)]
-        else:
-            paths = [str(self.repo.root / p) for p in queued]
         try:
             with self._sync_lock:
-                result = self._call_sync(paths)
+                # Decided under the lock: a write command's request that waited for it has
+                # claimed its paths by now (`_claim`), and they are left to it.
+                whole = DELEGATION in self.queue or len(queued) > WHOLE_TREE_OVER
+                mine = self._unclaimed([DELEGATION] if whole else queued)
+                if queued and (not mine or (whole and mine != [DELEGATION])):
+                    return  # claimed by handed-over syncs: they commit these, named
+                if whole:
+                    paths = [str(self.repo.delegation)]
+                else:
+                    queued = mine
+                    paths = [str(self.repo.root / p) for p in queued]
+                result = self._call_sync(paths, skip=self._is_claimed)
         except StorageFault as exc:
             self._faulted(state, exc)
             return
@@ -356,6 +414,7 @@ class Daemon:
         self,
         paths: list[str] | None,
         on_committed: Callable[[Any], None] | None = None,
+        skip: Callable[[str], bool] | None = None,
         **options: Any,
     ) -> Any:
         """The library's sync with this process's warm index (a test's fake as it is)."""
@@ -367,7 +426,9 @@ class Daemon:
 
         if self._warm is None:
             self._warm = Warm(self.repo)
-        return Syncer(self.repo, self._warm).run(paths, SyncOptions(**options), on_committed)
+        syncer = Syncer(self.repo, self._warm)
+        syncer.skip = skip
+        return syncer.run(paths, SyncOptions(**options), on_committed)
 
     def serve_sync(self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         """A sync a write command handed over (`orchsync.watch.client`); runs in a server thread.
@@ -389,6 +450,7 @@ class Daemon:
                 answered.append(time.monotonic())
                 reply({"ok": True, "result": result.to_dict()})
 
+        claimed = self._claim(paths)
         try:
             if not self._sync_lock.acquire(timeout=timeout):
                 raise LockTimeout(
@@ -397,11 +459,17 @@ class Daemon:
                 )
             waited = time.monotonic() - started
             left = max(0.0, timeout - waited)
+            if self._waiting_requests() > 1:
+                # Others wait behind this one (a swarm of agents): commit, answer, and
+                # leave the DuckDB catch-up to the last of them, which takes every commit
+                # at once; until then a query catches up by itself.
+                options["index"] = False
             try:
                 result = self._call_sync(paths, on_committed=answer, lock_timeout=left, **options)
             finally:
                 self._sync_lock.release()
         except OrchsyncError as exc:
+            self._unclaim(claimed)
             logger.warning("handed-over sync failed: %s", exc)
             error = {
                 "type": type(exc).__name__,
@@ -412,6 +480,10 @@ class Daemon:
                 error["fault"] = {k: getattr(exc, k) for k in FAULT_PARTS}
             reply({"ok": False, "error": error})
             return
+        except BaseException:
+            self._unclaim(claimed)
+            raise
+        self._unclaim(claimed)
         answer(result)
         if result.commit:
             logger.info(
