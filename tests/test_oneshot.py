@@ -119,3 +119,21 @@ def test_a_write_imports_neither_duckdb_nor_the_read_side(example_repo):
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert SPRINT in (example_repo / task_path(PHASE3)).as_posix()
+
+
+def test_show_reads_its_file_through_git_without_pygit2_or_the_parser(example_repo):
+    """`show T:x` reads one blob: one `git cat-file` process, not a 45 ms import."""
+    script = (
+        "import sys\n"
+        "from orchsync.cli import cli\n"
+        "try:\n"
+        f"    cli(['--repo', {str(example_repo)!r}, 'show', 'T:{PHASE3}', '--at', 'HEAD'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pygit2', 'yaml', 'duckdb'}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=NO_DAEMON, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert "status: pending" in out.stdout

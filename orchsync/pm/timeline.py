@@ -109,6 +109,18 @@ def find_version(
 ) -> tuple[str, bytes, str, bool]:
     """(path, bytes, commit, is a link) of an entity as of a revision, or of any file with
     that content hash. A symbolic link's bytes are its link text (git mode 120000)."""
+    if not hash and key:
+        # The common case, one file where the work tree has it, read through one `git
+        # cat-file` (no pygit2 import); anything else (a task that lived in another
+        # sprint then, no git to run) is asked of pygit2 below.
+        from orchsync.git.quickread import read_at
+
+        target = _target(repo, key)
+        if target.path:
+            found = read_at(repo.root, at or "HEAD", target.path)
+            if found is not None:
+                commit_id, data, mode = found
+                return target.path, data, commit_id, mode == LINK_MODE
     from orchsync.git.store import GitStore
 
     store = GitStore(repo)
@@ -170,21 +182,36 @@ def _path_in_tree(store: Any, tree: Any, target: Target) -> str | None:
 
 
 def show(
-    repo: Repo, key: str | None, *, at: str | None = None, hash: str | None = None
+    repo: Repo,
+    key: str | None,
+    *,
+    at: str | None = None,
+    hash: str | None = None,
+    parse: bool = True,
 ) -> dict[str, Any]:
-    from orchsync.parse import parse_file
-
+    """The version's path, commit, content hash, kind and text; with `parse`, also its
+    entity's fields and diagnostics (the parser's import is most of a plain `show`)."""
     path, data, commit, link = find_version(repo, key, at=at, hash=hash)
-    parsed = parse_file(path, data, link=link)
-    return {
+    out: dict[str, Any] = {
         "path": path,
         "commit": commit,
-        "hash": parsed.hash,
-        "kind": parsed.kind.value,
-        "entity": parsed.entity.fields() if parsed.entity else None,
-        "diagnostics": [str(d) for d in parsed.diagnostics],
+        "hash": content_hash(data),
+        "kind": classify(path).kind.value,
+        "entity": None,
+        "diagnostics": [],
         "text": data.decode("utf-8", errors="replace"),
     }
+    if parse:
+        from orchsync.parse import parse_file
+
+        parsed = parse_file(path, data, link=link)
+        out.update(
+            hash=parsed.hash,
+            kind=parsed.kind.value,
+            entity=parsed.entity.fields() if parsed.entity else None,
+            diagnostics=[str(d) for d in parsed.diagnostics],
+        )
+    return out
 
 
 def rollback(

@@ -48,6 +48,7 @@ VERSION = 1
 MARGIN_NS = 2_000_000_000  # 2 s: FAT's timestamps, the coarse clock, small clock steps
 _HEADER = f"orchsync-stat-cache {VERSION} marshal {marshal.version}\n".encode()
 _KEY = struct.Struct("<5q")
+SAVE_FROM = 64  # news (files read, tree paths changed) worth writing the cache for
 FILE_FLAG = b"\x00"
 LINK_FLAG = b"\x01"
 
@@ -74,6 +75,7 @@ class StatCache:
         self.scan_bound = time.time_ns() - MARGIN_NS
         self.seen: dict[str, bytes] = {}
         self.changed = False
+        self.news = 0  # files read (recorded) and tree paths changed since the file was written
 
     @classmethod
     def load(cls, runtime: Path) -> StatCache:
@@ -130,6 +132,7 @@ class StatCache:
         """`path`, stat'ed as `st` before it was read, held the bytes of blob `blob` (raw)."""
         self.seen[path] = stat_key(st) + blob
         self.changed = True
+        self.news += 1
 
     # --- the target tree --------------------------------------------------------------------
 
@@ -142,20 +145,22 @@ class StatCache:
 
             if self.tree_id is not None and _exists(git, self.tree_id):
                 tree = dict(self.tree)
-                for path, (blob, link) in subtree_changes(
-                    git, self.tree_id, sub_id, prefix
-                ).items():
+                diff = subtree_changes(git, self.tree_id, sub_id, prefix)
+                self.news += len(diff)
+                for path, (blob, link) in diff.items():
                     if blob is None:
                         tree.pop(path, None)
                     else:
                         tree[path] = bytes.fromhex(blob) + (LINK_FLAG if link else FILE_FLAG)
             else:
                 tree = subtree_files(git, sub_id, prefix)
+                self.news += len(tree)
             self.tree_id, self.tree, self.changed = sub_id, tree, True
         return self.tree
 
     def committed(self, sub_id: str | None, blobs: dict[str, tuple[str, int] | None]) -> None:
         """Our commit made tree `sub_id` from the listed tree with these changes."""
+        self.news += len(blobs)
         for path, new in blobs.items():
             if new is None:
                 self.tree.pop(path, None)
@@ -170,8 +175,15 @@ class StatCache:
     # --- writing --------------------------------------------------------------------------
 
     def save(self) -> None:
-        """Write what this scan saw (and the tree), atomically; a refusal is only slower."""
+        """Write what this scan saw (and the tree), atomically; a refusal is only slower.
+
+        Not for a few news (`SAVE_FROM`): writing 20,000 entries costs ~25 ms, reading a few
+        files again next time, or diffing the tree from the one written, far less.
+        """
         if not self.changed and len(self.seen) == len(self.disk):
+            return
+        lost = len(self.disk) - len(self.seen)  # files gone since the file was written
+        if self.path.exists() and self.news + max(lost, 0) < SAVE_FROM:
             return
         payload = marshal.dumps((self.scan_bound, self.seen, self.tree_id, self.tree))
         tmp = self.path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
