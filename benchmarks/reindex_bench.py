@@ -11,7 +11,7 @@ parse workers, steadier than wall time on a shared machine), the peak RSS and th
 the DuckDB file. With --fresh the index is deleted before every run (a first reindex);
 without, every run but the first replaces an existing index (what `benchmarks/run.py`
 measures). Targets (DESIGN.md, 2 cores): --from-files at 10,000 tasks <= 5 s, and at
-100,000 tasks <= 12x the 10,000-task time.
+100,000 tasks <= 11x the 10,000-task time, peak RSS <= 1 GiB.
 
 From Python: `measure_reindex(repo, from_files=True, runs=3)` returns the figures as a dict.
 """
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             print(describe(figures[-1]))
         print(
             f"targets: --from-files <= {TARGET_FROM_FILES_10K:.0f} s at 10,000 tasks, "
-            "<= 12x that at 100,000 (DESIGN.md, 2 cores)"
+            "<= 11x that at 100,000, peak RSS <= 1 GiB (issue 19, 2 cores)"
         )
     finally:
         if tmp is not None:

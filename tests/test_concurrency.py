@@ -226,3 +226,39 @@ def test_two_syncs_at_once_while_files_change_never_print_a_traceback(example_re
         text=True,
     )
     assert fsck.returncode == 0 and fsck.stdout == "", fsck.stdout + fsck.stderr
+
+
+def test_a_reader_never_deletes_an_index_file_a_writer_is_writing(example_repo, monkeypatch):
+    """An index file DuckDB cannot open is rebuilt, but only judged so under the repo lock.
+
+    A writer creating or rewriting the file holds that lock; a reader that gave up waiting
+    for the running sync must wait for the lock before it calls the file corrupt, or it
+    deletes the file under the writer (readers racing a first sync did, now and then).
+    """
+    import threading
+
+    from orchsync import query
+    from orchsync.lock import repo_lock
+    from orchsync.repo import find_repo
+    from orchsync.sync import sync
+
+    repo = find_repo(example_repo)
+    sync(repo)
+    good = repo.index_path.read_bytes()
+    monkeypatch.setattr(query, "RUNNING_SYNC_WAIT", 0.2)  # the reader gives up on it at once
+    counted: list[int] = []
+
+    def read() -> None:
+        with query.reader(repo) as con:
+            counted.append(len(query.tasks(con)))
+
+    with repo_lock(repo):
+        repo.index_path.write_bytes(b"\0" * len(good))  # the writer half way through it
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(1.5)
+        assert repo.index_path.exists()  # still the writer's
+        repo.index_path.write_bytes(good)  # the writer is done
+    reader.join(60)
+
+    assert counted == [6]

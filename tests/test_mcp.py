@@ -369,7 +369,7 @@ def test_agent_init_markdown_and_json_with_round_trip_time(example_repo):
         f"agent_init round trip (example tree, cached): min {min(times) * 1000:.1f} ms, "
         f"max {max(times) * 1000:.1f} ms"
     )
-    assert min(times) < 1.0
+    assert min(times) < 10  # speed is for benchmarks/run.py; only a hang fails this
 
 
 # --- sessions --------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def board(empty_repo: Path, orchsync) -> Path:
     for path, text in BOARD.items():
         write(empty_repo, path, text)
     assert orchsync(empty_repo, "sync").exit_code == 0
+    assert orchsync(empty_repo, "tasks").exit_code == 0  # the first read builds the index
     return empty_repo
 
 

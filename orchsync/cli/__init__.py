@@ -21,7 +21,7 @@ __all__ = ["main"]
 # by `orchsync --help` without importing the module.
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("sync:init", "Set a repository up: runtime folder, default config, first snapshot."),
-    "sync": ("sync:sync", "Commit changed files under delegation/ and index them."),
+    "sync": ("sync:sync", "Commit changed files under delegation/ (the next query indexes them)."),
     "status": ("sync:status", "Pending changes and why they wait, the last snapshot, the daemon."),
     "fix-ids": ("sync:fix_ids", "Rename the newer of duplicated task codes, ADR and bug numbers."),
     "log": ("history:log", "History of one entity from git: commit, time, events, hash."),

@@ -66,7 +66,7 @@ def show(
     """Print an entity's file as of a revision or a content hash."""
     from orchsync.pm.timeline import show as do_show
 
-    info = do_show(repo, entity, at=at, hash=content)
+    info = do_show(repo, entity, at=at, hash=content, parse=as_json)
     if as_json:
         emit_json(info)
     else:

@@ -48,20 +48,15 @@ def init(repo: Repo, merge_driver: bool, agent: str | None, dry_run: bool, as_js
 
 
 class _Bars:
-    """`init` on a terminal: a progress bar per stage of the first snapshot (reading and
-    committing the files, then the index), since a big tree takes seconds."""
-
-    LABELS = {"files": "snapshot", "index": "index   "}
+    """`init` on a terminal: a progress bar over the files of the first snapshot (read,
+    parsed and committed), since a big tree takes seconds."""
 
     def __init__(self) -> None:
-        self.stage: str | None = None
         self.bar: Any = None
 
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage != self.stage:
-            self.close()
-            self.stage = stage
-            self.bar = click.progressbar(length=max(total, 1), label=self.LABELS.get(stage, stage))
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(total, 1), label="snapshot")
             self.bar.__enter__()
         self.bar.update(done - self.bar.pos)
 
@@ -91,9 +86,10 @@ def sync(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Commit changed files under delegation/ (all, or PATHS) and index them.
+    """Commit changed files under delegation/ (all, or PATHS).
 
-    With nothing to commit it still brings the index up to date with git.
+    The next query indexes the commit (the running daemon indexes it at once); with
+    nothing to commit it brings the index up to date with git itself.
     Exits 1 when a synced file is invalid (it is committed all the same). When
     `orchsync watch` runs for the repository, the sync is handed to it (same result).
     """

@@ -18,7 +18,15 @@ from orchsync.git.store import GitStore, commit_time_iso
 from orchsync.git.trailers import Trailers, parse_trailers
 from orchsync.parse.layout import DELEGATION
 
-__all__ = ["CommitChanges", "TreeCache", "commit_changes", "iter_changes", "tree_changes"]
+__all__ = [
+    "CommitChanges",
+    "TreeCache",
+    "commit_changes",
+    "iter_changes",
+    "subtree_changes",
+    "subtree_files",
+    "tree_changes",
+]
 
 
 Changes = dict[str, tuple[str | None, str | None]]
@@ -163,6 +171,35 @@ def _diff(
                 links.add((path, blob_a))  # type: ignore[arg-type]
             if link_b:
                 links.add((path, blob_b))  # type: ignore[arg-type]
+
+
+def subtree_changes(
+    git: pygit2.Repository, old: str, new: str, prefix: str
+) -> dict[str, tuple[str | None, bool]]:
+    """path -> (new blob id or None when deleted, is a link) of every file that differs
+    between two versions `old` and `new` (tree ids) of the folder `prefix`."""
+    out: Changes = {}
+    links: set[tuple[str, str]] = set()
+    _diff(TreeCache(git), bytes.fromhex(old), bytes.fromhex(new), prefix, out, links)
+    return {path: (new_blob, (path, new_blob) in links) for path, (_, new_blob) in out.items()}  # type: ignore[misc]
+
+
+def subtree_files(git: pygit2.Repository, tree: str, prefix: str) -> dict[str, bytes]:
+    """path -> raw blob id plus one flag byte (1: a symbolic link, 0: a file) of every file
+    below folder `prefix`, whose tree id is `tree`; submodules are not files."""
+    out: dict[str, bytes] = {}
+    stack: list[tuple[pygit2.Tree, str]] = [(git[tree], prefix)]  # type: ignore[list-item]
+    blob, link = pygit2.enums.ObjectType.BLOB, pygit2.enums.FileMode.LINK
+    folder = pygit2.enums.ObjectType.TREE
+    while stack:
+        t, base = stack.pop()
+        for e in t:
+            kind = e.type
+            if kind == folder:
+                stack.append((git[e.id], f"{base}/{e.name}"))  # type: ignore[arg-type]
+            elif kind == blob:
+                out[f"{base}/{e.name}"] = e.id.raw + (b"\x01" if e.filemode == link else b"\x00")
+    return out
 
 
 def commit_changes(

@@ -15,6 +15,8 @@ there, not read: sync itself reads it for conflicts when it is asked again.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from dataclasses import dataclass
 
@@ -55,11 +57,34 @@ def unmerged_paths(git_dir: os.PathLike[str] | str) -> list[str] | None:
     A conflict leaves stage 1-3 entries in the index whatever made it (a merge, `stash
     pop`, `checkout -m`, `am`, `rerere`), and only some of those leave a marker file such
     as MERGE_HEAD. Read from the index file itself (the format is `gitformat-index`):
-    2.7 ms for a 20,000-entry index, against ~10 ms to read it with libgit2 and ask for
+    ~10 ms for a 20,000-entry index, against ~20 ms to read it with libgit2 and ask for
     its conflicts, and no pygit2 import for a write command's check before it writes.
+
+    The answer is kept in the runtime folder (`unmerged`) with the index file's identity
+    (inode, size, mtime, ctime): git and libgit2 replace the index file (write a new one,
+    rename it over), never edit it in place, so an unchanged identity is an unchanged
+    index, and a write command asks once rather than read 4 MB twice.
     """
+    index = os.path.join(git_dir, "index")
     try:
-        with open(os.path.join(git_dir, "index"), "rb") as fh:
+        st = os.stat(index)
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
+    key = f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
+    memo = os.path.join(git_dir, "orchsync", "unmerged")
+    try:
+        with open(memo, encoding="utf-8") as fh:
+            seen, _, paths = fh.read().partition("\n")
+        if seen == key:
+            found = json.loads(paths)
+            if isinstance(found, list):
+                return [str(p) for p in found]
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(index, "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
         return []
@@ -72,9 +97,23 @@ def unmerged_paths(git_dir: os.PathLike[str] | str) -> list[str] | None:
     if version not in (2, 3, 4):
         return None
     try:
-        return _conflicts(data, version, count)
+        found = _conflicts(data, version, count)
     except (IndexError, ValueError):
         return None
+    _remember(memo, key, found)
+    return found
+
+
+def _remember(memo: str, key: str, paths: list[str]) -> None:
+    """Write the memo atomically; a runtime folder that refuses it only costs the next read."""
+    tmp = f"{memo}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(key + "\n" + json.dumps(paths))
+        os.replace(tmp, memo)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def _conflicts(data: bytes, version: int, count: int) -> list[str]:
@@ -161,27 +200,71 @@ class GitState:
 
 
 def read_git_state(repo: Repo, target_ref: str | None = None) -> GitState:
-    """Read HEAD, the tip snapshots go to, git's lock files and in-progress markers."""
-    try:
-        head: str | None = (repo.git_dir / "HEAD").read_text(encoding="utf-8").strip()
-    except OSError:
-        head = None
-    branch = repo.head_ref()
+    """Read HEAD, the tip snapshots go to, git's lock files and in-progress markers.
+
+    The daemon calls this every tick, on a process that slept since the last one: a few
+    system calls on plain strings (one listing of the git dir finds every marker and
+    most locks) rather than a `Path` and a stat per file.
+    """
+    git_dir = str(repo.git_dir)
+    head = _read(os.path.join(git_dir, "HEAD"))
+    branch = head[5:].strip() if head is not None and head.startswith("ref:") else None
     ref = branch
     if target_ref:  # the same substitution GitStore.target_ref makes
         name = (branch or "refs/heads/detached").removeprefix("refs/heads/")
         ref = target_ref.replace("<branch>", name).replace("{branch}", name)
-    tip = repo.ref_tip(ref) if ref else None
+    common = str(repo.common_dir)
+    tip = _ref_tip(git_dir, common, ref) if ref else None
     if tip is None and target_ref and branch:
-        tip = repo.ref_tip(branch)
-    common = repo.common_dir
-    locks = [repo.git_dir / "index.lock", repo.git_dir / "HEAD.lock", common / "packed-refs.lock"]
-    locks += [common / f"{r}.lock" for r in {branch, ref} if r]
-    busy = next((str(p) for p in locks if p.exists()), None)
-    in_progress = tuple(m for m in IN_PROGRESS if (repo.git_dir / m).exists())
+        tip = _ref_tip(git_dir, common, branch)
     try:
-        st = os.stat(repo.git_dir / "index")
+        names = set(os.listdir(git_dir))
+        shared = names if common == git_dir else set(os.listdir(common))
+    except OSError:
+        names = shared = set()
+    busy = None
+    if "index.lock" in names:
+        busy = os.path.join(git_dir, "index.lock")
+    elif "HEAD.lock" in names:
+        busy = os.path.join(git_dir, "HEAD.lock")
+    elif "packed-refs.lock" in shared:
+        busy = os.path.join(common, "packed-refs.lock")
+    else:
+        for r in {branch, ref}:
+            if r and os.path.exists(os.path.join(common, f"{r}.lock")):
+                busy = os.path.join(common, f"{r}.lock")
+                break
+    in_progress = tuple(m for m in IN_PROGRESS if m in names)
+    try:
+        st = os.stat(os.path.join(git_dir, "index"))
         index: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
     except OSError:
         index = None
-    return GitState(head, tip, busy, in_progress, index)
+    return GitState(head.strip() if head is not None else None, tip, busy, in_progress, index)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def _ref_tip(git_dir: str, common: str, ref: str, depth: int = 0) -> str | None:
+    """`Repo.ref_tip` on strings: a loose ref (here, then in the common dir), else packed."""
+    for base in (git_dir, common):
+        value = _read(os.path.join(base, ref))
+        if value is None:
+            continue
+        if value.startswith("ref:") and depth < 5:
+            return _ref_tip(git_dir, common, value[4:].strip(), depth + 1)
+        return value or None
+    try:
+        with open(os.path.join(common, "packed-refs"), encoding="utf-8") as fh:
+            for line in fh:
+                if line.rstrip("\n").endswith(f" {ref}"):
+                    return line.split(" ", 1)[0]
+    except OSError:
+        pass
+    return None

@@ -32,6 +32,7 @@ from orchsync.repo import Repo
 __all__ = ["GitStore", "Snapshot", "commit_time_iso", "open_git"]
 
 INDEX_LOCK_WAIT = 5.0
+BULK_MIN = 256  # objects at once above which they go into one pack (`orchsync.git.pack`)
 
 
 @dataclass(slots=True)
@@ -117,6 +118,11 @@ class GitStore:
         obj = self.entry(tree, path)
         return str(obj.id) if obj is not None and obj.type == pygit2.enums.ObjectType.BLOB else None
 
+    def subtree_id(self, tree: pygit2.Tree | None, path: str) -> str | None:
+        """The id of the folder at `path` in a tree; None when there is no folder there."""
+        obj = self.entry(tree, path)
+        return str(obj.id) if obj is not None and obj.type == pygit2.enums.ObjectType.TREE else None
+
     def blob_entry(self, tree: pygit2.Tree | None, path: str) -> tuple[str, int] | None:
         """(blob id, git mode) of a file in a tree: the mode tells a link (120000) apart."""
         obj = self.entry(tree, path)
@@ -168,6 +174,23 @@ class GitStore:
         with self._writing("objects"):
             return str(self.git.create_blob(data))
 
+    def write_blobs(self, datas: list[bytes]) -> list[str]:
+        """Blob ids of these contents, written to the object store: one pack for many."""
+        if len(datas) < BULK_MIN:
+            return [self.write_blob(d) for d in datas]
+        from orchsync.git.pack import BLOB, object_id, record
+
+        ids = [object_id(BLOB, d) for d in datas]
+        self.write_records(list(zip(ids, [record(BLOB, d) for d in datas], strict=True)))
+        return [oid.hex() for oid in ids]
+
+    def write_records(self, records: list[tuple[bytes, bytes]]) -> None:
+        """Objects already packed (`orchsync.git.pack.record`), by raw id, as one pack."""
+        from orchsync.git.pack import write_pack
+
+        with self._writing("objects"):
+            write_pack(self.repo.common_dir / "objects", records)
+
     def _writing(self, what: str) -> Any:
         """Storage errors while writing `what` (under the git dir) as `StorageFault`."""
         base = self.repo.git_dir if what == "index" else self.repo.common_dir
@@ -190,7 +213,10 @@ class GitStore:
         parent = self.git[expected_parent] if expected_parent else None
         base_tree = parent.tree if parent is not None else None  # type: ignore[union-attr]
         with self._writing("objects"):
-            tree_id = _build_tree(self.git, base_tree, changes)
+            if len(changes) >= BULK_MIN:
+                tree_id = _build_trees_packed(self.git, self.repo.common_dir, base_tree, changes)
+            else:
+                tree_id = _build_tree(self.git, base_tree, changes)
             if tree_id is None:
                 tree_id = self.git.TreeBuilder().write()
         if run_hooks:
@@ -339,17 +365,21 @@ class GitStore:
         disk_hashes: dict[str, str],
         *,
         git: pygit2.Repository | None = None,
+        stats: dict[str, os.stat_result] | None = None,
     ) -> None:
         """Make the index agree with the new commit for paths the user had not staged otherwise.
 
         `git` is the repository object whose index to use (another thread's, or one kept
         open between syncs, whose index is then re-read only if the file changed).
+        `stats` holds the stat data taken right before the committed bytes were read, for
+        paths whose entries may take it as theirs (a first snapshot of 20,000 files would
+        otherwise have libgit2 read and hash every one of them again).
         """
         self.wait_for_index_lock()
         index = (git or self.git).index
         index.read(False)
         try:
-            self._update_entries(index, committed, old_blobs, disk_hashes)
+            self._update_entries(index, committed, old_blobs, disk_hashes, stats or {})
         except BaseException:
             # Drop what was changed in memory and not written: an index kept read between
             # syncs (the daemon's) would otherwise take it for what is on disk, and read
@@ -364,8 +394,10 @@ class GitStore:
         committed: dict[str, tuple[str, int] | None],
         old_blobs: dict[str, str | None],
         disk_hashes: dict[str, str],
+        stats: dict[str, os.stat_result],
     ) -> None:
         changed = False
+        add_stat = _stat_adder(index) if stats else None
         for path, new in committed.items():
             try:
                 current: str | None = str(index[path].id)
@@ -379,7 +411,15 @@ class GitStore:
                     changed = True
                 continue
             blob_id, mode = new
-            if not (
+            st = stats.get(path)
+            if (
+                st is not None
+                and add_stat is not None
+                and disk_hashes.get(path) == blob_id
+                and _kind_of(mode) == stat.S_IFMT(st.st_mode)
+            ):
+                add_stat(path, blob_id, mode, st)
+            elif not (
                 disk_hashes.get(path) == blob_id
                 and _recordable(self.repo.root, path, mode)
                 and _add_from_disk(index, path, blob_id, mode)
@@ -482,6 +522,115 @@ def _build_tree(
     if len(builder) == 0:
         return None
     return builder.write()
+
+
+def _build_trees_packed(
+    git: pygit2.Repository,
+    common_dir: Path,
+    tree: pygit2.Tree | None,
+    changes: dict[str, tuple[str, int] | None],
+) -> pygit2.Oid | None:
+    """`_build_tree` for many changes: the new trees computed here and written as one pack.
+
+    Each folder on a changed path is rebuilt once from its old entries (read raw from the
+    object store) plus the changes; `TreeBuilder` would write each as a loose object.
+    """
+    from orchsync.git.pack import TREE, object_id, record, tree_data, write_pack
+
+    root: _Folder = _Folder()
+    for path, value in changes.items():
+        node = root
+        *folders, name = path.split("/")
+        for part in folders:
+            node = node.folders.setdefault(part, _Folder())
+        node.files[name] = value
+    written: list[tuple[bytes, bytes]] = []
+
+    def build(node: _Folder, base: bytes | None) -> bytes | None:
+        entries = _tree_entries(git, base) if base is not None else {}
+        for name, value in node.files.items():
+            key = os.fsencode(name)
+            if value is None:
+                entries.pop(key, None)
+            else:
+                entries[key] = (value[1], bytes.fromhex(value[0]))
+        for name, sub in node.folders.items():
+            key = os.fsencode(name)
+            existing = entries.get(key)
+            new = build(sub, existing[1] if existing and existing[0] == FileMode.TREE else None)
+            if new is None:
+                entries.pop(key, None)
+            else:
+                entries[key] = (FileMode.TREE, new)
+        if not entries:
+            return None
+        data = tree_data((name, mode, oid) for name, (mode, oid) in entries.items())
+        oid = object_id(TREE, data)
+        written.append((oid, record(TREE, data)))
+        return oid
+
+    top = build(root, tree.id.raw if tree is not None else None)
+    write_pack(common_dir / "objects", written)
+    return pygit2.Oid(raw=top) if top is not None else None
+
+
+class _Folder:
+    __slots__ = ("files", "folders")
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[str, int] | None] = {}
+        self.folders: dict[str, _Folder] = {}
+
+
+def _tree_entries(git: pygit2.Repository, oid: bytes) -> dict[bytes, tuple[int, bytes]]:
+    """name -> (mode, raw id) of a tree, read from its raw bytes (`mode name\0id` records)."""
+    from orchsync.git.pack import tree_records
+
+    _, data = git.odb.read(pygit2.Oid(raw=oid))
+    return {name: (int(mode, 8), raw) for mode, name, raw in tree_records(data)}
+
+
+def _kind_of(mode: int) -> int:
+    return stat.S_IFLNK if mode == FileMode.LINK else stat.S_IFREG
+
+
+def _stat_adder(index: pygit2.Index) -> Any:
+    """`add(path, blob id, mode, stat)`: an index entry with the given stat data, through
+    libgit2's `git_index_add` (pygit2's `IndexEntry` has no stat fields). None when this
+    pygit2 does not expose what it needs: the caller then adds entries the usual way."""
+    try:
+        from pygit2.ffi import C, ffi
+
+        pointer = index._index
+    except (ImportError, AttributeError):
+        return None
+
+    def int32(seconds: int) -> int:
+        value = seconds & 0xFFFFFFFF  # git's index keeps 32 bits of seconds
+        return value - (1 << 32) if value >= 1 << 31 else value
+
+    entry = ffi.new("git_index_entry *")  # one struct, refilled: libgit2 copies what it adds
+    oid = ffi.buffer(ffi.addressof(entry, "id"))
+    ctime, mtime = entry.ctime, entry.mtime
+
+    def add(path: str, blob: str, mode: int, st: os.stat_result) -> None:
+        seconds, ctime.nanoseconds = divmod(st.st_ctime_ns, 1_000_000_000)
+        ctime.seconds = int32(seconds)
+        seconds, mtime.nanoseconds = divmod(st.st_mtime_ns, 1_000_000_000)
+        mtime.seconds = int32(seconds)
+        entry.dev = st.st_dev & 0xFFFFFFFF
+        entry.ino = st.st_ino & 0xFFFFFFFF
+        entry.mode = mode
+        entry.uid = st.st_uid & 0xFFFFFFFF
+        entry.gid = st.st_gid & 0xFFFFFFFF
+        entry.file_size = st.st_size & 0xFFFFFFFF
+        oid[:] = bytes.fromhex(blob)
+        name = ffi.new("char[]", os.fsencode(path))
+        entry.path = name
+        if C.git_index_add(pointer, entry) != 0:
+            index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob), mode))
+
+    return add
 
 
 def _recordable(root: Path, path: str, mode: int) -> bool:

@@ -22,11 +22,12 @@ from orchsync.faults import RETRY_INDEX, storage
 from orchsync.index import terms
 from orchsync.index.duck import duckdb
 from orchsync.index.schema import PATH_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
+from orchsync.lock import FileLock
 
-__all__ = ["WRITER_LOCK", "Batch", "Index", "IndexMissing", "encode_rows"]
+__all__ = ["WRITER_LOCK", "Batch", "Index", "IndexMissing", "RowSink", "encode_rows"]
 
 READ_TIMEOUT = 15.0
-WRITER_LOCK = "index-writer.lock"  # flocked by a long-lived writer (the daemon) per batch
+WRITER_LOCK = "index-writer.lock"  # flocked by every writer for the length of its batch
 
 # One encoder for every row: `json.dumps(row, default=..)` builds a new encoder per call.
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
@@ -109,24 +110,30 @@ class Index:
         A storage error while it is open (the file, its WAL, the temp files of a bulk load)
         comes out as a `StorageFault` about the index: the index is disposable, and the
         next writer catches it up from git.
+
+        The writer holds WRITER_LOCK meanwhile, as the daemon does: readers that come wait
+        for it rather than open the file (`query.reader`). Without it, readers querying in
+        a loop kept the file open in turn and a one-shot writer's open was refused for
+        seconds on end (a writer made 3 commits in 20 s beside four busy readers).
         """
         with self.faults():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            deadline = time.monotonic() + READ_TIMEOUT
-            delay = 0.005
-            while True:
+            with FileLock(self.path.parent / WRITER_LOCK, timeout=READ_TIMEOUT):
+                deadline = time.monotonic() + READ_TIMEOUT
+                delay = 0.005
+                while True:
+                    try:
+                        con = duckdb.connect(str(self.path))
+                        break
+                    except duckdb.Error as exc:
+                        if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                            raise
+                        time.sleep(delay)  # a reader opened it just before the lock
+                        delay = min(delay * 2, 0.05)
                 try:
-                    con = duckdb.connect(str(self.path))
-                    break
-                except duckdb.Error as exc:
-                    if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
-                        raise
-                    time.sleep(delay)  # a reader has it open this instant
-                    delay = min(delay * 2, 0.05)
-            try:
-                yield con
-            finally:
-                con.close()
+                    yield con
+                finally:
+                    con.close()
 
     def faults(self) -> Any:
         """Storage errors inside the block as a `StorageFault` about writing this index."""
@@ -139,7 +146,10 @@ class Index:
             row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except duckdb.Error:
             return None
-        return int(row[0]) if row else None
+        try:
+            return int(row[0]) if row else None
+        except ValueError:  # "rebuilding": a rebuild was cut short (`begin_rebuild`)
+            return None
 
     def meta(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         try:
@@ -169,6 +179,12 @@ class Index:
             glob = str(self.archive_dir / "*.parquet")
         for sql in views_sql(glob):
             con.execute(sql)
+
+    def begin_rebuild(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Mark the index as not current while its rows are replaced in several loads: a
+        reader sees another schema version (and waits, or rebuilds once this writer is
+        gone). `apply` of the final meta (schema_version included) ends it."""
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', 'rebuilding')")
 
     def drop_archived(self, con: duckdb.DuckDBPyConnection) -> None:
         """After a rebuild, events already archived to Parquet leave the live table again."""
@@ -272,6 +288,66 @@ def _kinds(paths: Sequence[str]) -> set[str]:
     from orchsync.parse.layout import classify
 
     return {classify(p).kind.value for p in paths}
+
+
+class RowSink:
+    """Rows loaded into an index in bounded batches, for a rebuild too big to hold at once.
+
+    Each table's rows are loaded (`Index._load`) whenever `limit` of them are waiting, each
+    load its own small transaction: a rebuild marks the index as not current until it has
+    written its meta last (`Index.reset`, or `begin_rebuild`), so a reader never takes a
+    half-built index for a current one, and one cut short is rebuilt by the next reader.
+    Rows already encoded (`encode_rows` text from workers) are loaded at once.
+    """
+
+    def __init__(self, index: Index, con: duckdb.DuckDBPyConnection, limit: int = 10000) -> None:
+        self.index, self.con, self.limit = index, con, limit
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.count: dict[str, int] = {}
+        self._tmp = tempfile.TemporaryDirectory(
+            dir=index.path.parent, prefix="load-", ignore_cleanup_errors=True
+        )
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        rows = self.rows.setdefault(table, [])
+        rows.append(row)
+        if len(rows) >= self.limit:
+            self._load(table)
+
+    def add_encoded(self, table: str, text: str) -> None:
+        if text:
+            self.count[table] = self.count.get(table, 0) + 1
+            self._put(table, [], [text])
+
+    def _load(self, table: str) -> None:
+        rows = self.rows.pop(table, [])
+        if rows:
+            self.count[table] = self.count.get(table, 0) + len(rows)
+            self._put(table, rows, [])
+
+    def _put(self, table: str, rows: list[dict[str, Any]], encoded: list[str]) -> None:
+        conflict = "DO NOTHING" if table == "events" else None
+        self.index._load(
+            self.con, Path(self._tmp.name), table, TABLES[table], rows, encoded, conflict
+        )
+
+    def flush(self) -> None:
+        for table in list(self.rows):
+            self._load(table)
+
+    def close(self) -> None:
+        """Load what waits, then derive the search terms of everything loaded (in one
+        transaction: a reader sees the index's terms whole, or the old ones)."""
+        self.flush()
+        self._tmp.cleanup()
+        self.con.execute("BEGIN")
+        try:
+            terms.rebuild(self.con)
+            self.con.execute("COMMIT")
+        except BaseException:
+            with suppress(duckdb.Error):
+                self.con.execute("ROLLBACK")
+            raise
 
 
 def _sql_str(path: Path) -> str:

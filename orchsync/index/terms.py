@@ -36,6 +36,7 @@ __all__ = [
     "SEARCH_KINDS",
     "STOPWORDS",
     "TOKEN_PATTERN",
+    "rebuild",
     "refresh",
 ]
 
@@ -170,6 +171,17 @@ def refresh(con: Any, kinds: Iterable[str] | None = None) -> None:
     if fresh:
         con.execute("DROP TABLE new_terms")
     con.execute("DROP TABLE old_docs")
+
+
+def rebuild(con: Any) -> None:
+    """Every term row again from the entity tables, for a rebuild whose rows were bulk
+    loaded (`RowSink`) rather than applied as a batch of touched paths."""
+    con.execute("DELETE FROM terms")
+    con.execute("DELETE FROM term_docs")
+    con.execute("CREATE TEMP TABLE touched AS SELECT path FROM files")
+    before(con)
+    refresh(con)
+    con.execute("DROP TABLE touched")
 
 
 def _select(kind: str, table: str, *texts: str) -> str:

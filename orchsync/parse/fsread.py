@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,6 +269,65 @@ class Reader:
             reason=f"{_mb(size)}, above the {_mb(self.max_bytes)} limit; not read",
         )
 
+    def scan(
+        self,
+        under: str,
+        skip: Callable[[str], bool],
+        special: list[str] | None = None,
+    ) -> list[tuple[str, os.stat_result]]:
+        """(path, own stat) of every file below folder `under`, as git would list them.
+
+        Files are regular files and symbolic links (a link to a folder too, never entered);
+        names for which `skip(name)` is true are left out, files and folders alike; FIFOs,
+        sockets and devices go to `special`. Each folder is opened relative to its parent
+        without following links, and each entry is stat'ed relative to its folder, so no
+        link on the way is followed even if one is swapped in meanwhile. An unreadable
+        folder is skipped. Nothing is read: this is what tells unchanged files apart by
+        their stat data alone (`orchsync.sync.statcache`).
+        """
+        if not _HAVE_DIR_FD:
+            return _scan_fallback(self.root, under, skip, special)
+        try:
+            top = os.dup(self._dir(under))
+        except (_Beyond, OSError):
+            return []
+        out: list[tuple[str, os.stat_result]] = []
+        append = out.append
+        skipped: dict[str, bool] = {}  # names repeat (TASK.md, AGENT.yml): ask once each
+        flags = _DIR_FLAGS | _NOFOLLOW
+        kinds, reg, lnk, folder = stat.S_IFMT, stat.S_IFREG, stat.S_IFLNK, stat.S_IFDIR
+        stack = [(top, under + "/")]
+        while stack:
+            fd, base = stack.pop()
+            try:
+                with os.scandir(fd) as it:
+                    entries = list(it)
+                for entry in entries:
+                    name = entry.name
+                    noise = skipped.get(name)
+                    if noise is None:
+                        noise = skipped[name] = skip(name)
+                    if noise:
+                        continue
+                    try:
+                        # The folder's listing says what a name is (no stat for a folder).
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append((os.open(name, flags, dir_fd=fd), f"{base}{name}/"))
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue  # gone, unreadable, or swapped for a link meanwhile
+                    kind = kinds(st.st_mode)
+                    if kind in (reg, lnk):
+                        append((base + name, st))
+                    elif kind != folder and special is not None:  # a folder: swapped in since
+                        special.append(base + name)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        return out
+
     def open_regular(self, rel: str) -> tuple[int, os.stat_result] | Entry:
         """An open descriptor of a regular file (the caller closes it), else what is there.
 
@@ -374,3 +434,34 @@ def _read_fallback(root: str, rel: str, max_bytes: int) -> Entry:
         return reader._read_open(fd)
     finally:
         os.close(fd)
+
+
+def _scan_fallback(
+    root: str, under: str, skip: Callable[[str], bool], special: list[str] | None
+) -> list[tuple[str, os.stat_result]]:
+    if is_beyond_link(root, under) is not None:
+        return []
+    out: list[tuple[str, os.stat_result]] = []
+    stack = [under]
+    while stack:
+        rel = stack.pop()
+        try:
+            with os.scandir(os.path.join(root, rel)) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            if skip(entry.name):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            path = f"{rel}/{entry.name}"
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(path)
+            elif stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                out.append((path, st))
+            elif special is not None:
+                special.append(path)
+    return out

@@ -17,14 +17,25 @@ Callers run it before opening DuckDB: its threads must not be copied mid-operati
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-__all__ = ["PARALLEL_MIN", "goes_parallel", "map_chunks", "paused_gc", "worker_count"]
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+# multiprocessing and concurrent.futures are imported when a batch goes parallel: a write
+# command that syncs one file must not pay for them (~10 ms).
+
+__all__ = [
+    "PARALLEL_MIN",
+    "ChunkStream",
+    "goes_parallel",
+    "map_chunks",
+    "paused_gc",
+    "worker_count",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -47,7 +58,7 @@ def worker_count() -> int:
             if hasattr(os, "sched_getaffinity")
             else (os.cpu_count() or 1)
         )
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not hasattr(os, "fork"):
         return 0
     return max(0, total - 1)
 
@@ -112,6 +123,9 @@ def map_chunks(
         if progress is not None:
             progress(done, len(items))
 
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     context = multiprocessing.get_context("fork")
     with paused_gc(), ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures: list[Future[list[R]]] = [pool.submit(fn, chunk) for chunk in chunks]
@@ -126,3 +140,84 @@ def map_chunks(
     for part in results:
         out.extend(part)  # type: ignore[arg-type]
     return out
+
+
+class ChunkStream(Generic[T, R]):
+    """`fn` over an input too big to hold the results of at once: chunks go to worker
+    processes a few at a time, and their results come back in chunk order, one chunk per
+    step of the iteration, while the caller consumes them (writes them to DuckDB).
+
+    Workers are forked when the `with` block is entered and not after, so the caller may
+    open DuckDB inside it. At most `window` chunks are out at once, which bounds memory.
+    While the next chunk is not done, this process takes a chunk no worker has started
+    from the back of the window and does it itself, so every core stays busy. Small
+    inputs (below `min_items`), or no fork, run here, chunk by chunk.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[Sequence[T]], list[R]],
+        items: Sequence[T],
+        *,
+        chunk_size: int = 500,
+        window: int = 8,
+        min_items: int | None = None,
+        workers: int | None = None,
+    ) -> None:
+        self.fn = fn
+        self.chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
+        self.window = max(window, 2)
+        count = worker_count() if workers is None else workers
+        limit = PARALLEL_MIN if min_items is None else min_items
+        self.workers = count if count >= 1 and len(items) >= max(limit, 1) else 0
+        self._pool: Any = None
+        self._futures: dict[int, Future[list[R]]] = {}
+        self._next = 0
+
+    def __enter__(self) -> ChunkStream[T, R]:
+        if self.workers:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._fill(0)  # the first submit forks every worker, here
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            for future in self._futures.values():
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._futures.clear()
+
+    def _fill(self, head: int) -> None:
+        while self._next < len(self.chunks) and self._next < head + self.window:
+            self._futures[self._next] = self._pool.submit(self.fn, self.chunks[self._next])
+            self._next += 1
+
+    def __iter__(self) -> Iterator[list[R]]:
+        if self._pool is None:
+            for chunk in self.chunks:
+                yield self.fn(chunk)
+            return
+        ready: dict[int, list[R]] = {}
+        for i in range(len(self.chunks)):
+            while i not in ready:
+                future = self._futures[i]
+                if future.cancel():  # no worker took it: do it here
+                    ready[i] = self.fn(self.chunks[i])
+                elif future.done() or not self._steal(i, ready):
+                    ready[i] = future.result()
+            self._futures.pop(i, None)
+            self._fill(i + 1)
+            yield ready.pop(i)
+
+    def _steal(self, head: int, ready: dict[int, list[R]]) -> bool:
+        """Do a chunk after `head` that no worker has started; False when there is none."""
+        for j in sorted(self._futures, reverse=True):
+            if j > head and j not in ready and self._futures[j].cancel():
+                ready[j] = self.fn(self.chunks[j])
+                return True
+        return False

@@ -130,27 +130,41 @@ def _exists(root: Path, rel: str) -> bool:
 
 
 def _exact_task(root: Path, code: str) -> list[str]:
-    """The TASK.md paths of exactly `code`: a few stats per sprint, not per task."""
+    """The TASK.md paths of exactly `code`: one stat per sprint, not one per task.
+
+    Each candidate is stat'ed relative to the sprints folder (~3 us, where opening each
+    sprint's folder to stat inside it without following links costs ~25 us: 25 ms at
+    100,000 tasks); a hit is then checked again without following any link on its way.
+    """
     from orchsync.parse.fsread import Reader
 
-    if not code or "/" in code or code in (".", ".."):
+    if not code or "/" in code or code in (".", "..") or "\0" in code:
         return []
+    base = root / DELEGATION / "sprints"
     try:
-        sprint_dirs = list(os.scandir(root / DELEGATION / "sprints"))
-    except FileNotFoundError:
+        sprint_dirs = list(os.scandir(base))
+        folder = os.open(base, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (FileNotFoundError, NotADirectoryError):
         return []
     out = []
-    with Reader(root) as reader:
-        for s in sprint_dirs:
-            if not s.is_dir(follow_symlinks=False):
-                continue
-            path = f"{DELEGATION}/sprints/{s.name}/{code}/TASK.md"
-            try:
-                st = reader.lstat(path)
-            except ValueError:
-                continue
-            if st is not None and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-                out.append(path)
+    try:
+        with Reader(root) as reader:
+            for s in sprint_dirs:
+                if not s.is_dir(follow_symlinks=False):
+                    continue
+                try:
+                    os.stat(f"{s.name}/{code}/TASK.md", dir_fd=folder, follow_symlinks=False)
+                except (OSError, ValueError):
+                    continue
+                path = f"{DELEGATION}/sprints/{s.name}/{code}/TASK.md"
+                try:
+                    st = reader.lstat(path)
+                except ValueError:
+                    continue
+                if st is not None and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                    out.append(path)
+    finally:
+        os.close(folder)
     return out
 
 

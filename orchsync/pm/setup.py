@@ -50,13 +50,14 @@ def init(
     dry_run: bool = False,
     actor: str | None = None,
     agent: str | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Create `.git/orchsync/`, a default config if there is none, and the first snapshot.
 
     `agent`: also write a default agent profile `delegation/agents/<agent>.yml` (from the
     agent template) into that snapshot; without it, a tree with no profile gets a hint.
-    `progress(stage, done, total)` follows the first snapshot (`SyncOptions.progress`).
+    `progress(done, total)` follows the files of a big first snapshot as they are parsed
+    and written (a face draws a progress bar with it on a terminal).
     """
     actions: list[str] = []
     config_path = repo.root / CONFIG_FILE
@@ -83,7 +84,15 @@ def init(
     if not dry_run:
         from orchsync.sync import sync
 
-        result = sync(repo, actor=actor, allow_unborn=True, raise_blocked=True, progress=progress)
+        # Not indexed here: the first query (or `orchsync watch`) builds the index.
+        result = sync(
+            repo,
+            actor=actor,
+            allow_unborn=True,
+            raise_blocked=True,
+            index=False,
+            progress=progress,
+        )
         commit = result.commit
         if commit:
             actions.append(f"snapshot {commit[:12]}: {result.subject}")

@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchsync import query
 from orchsync.errors import UnknownEntity, UsageError
 from orchsync.model import Kind, content_hash
 from orchsync.parse.fsread import LINK_MODE
@@ -203,6 +202,8 @@ def entity_versions(
     `since` (a revision, or a content hash of the entity's: `resolve_ref`) keeps the
     versions made after it.
     """
+    from orchsync import query
+
     target = _target(repo, key)
     entity = target.path if target.kind in (Kind.FILE, Kind.CONFIG) else target.key
     with query.reader(repo) as con:
@@ -244,6 +245,19 @@ def find_version(
 ) -> tuple[str, bytes, str, bool]:
     """(path, bytes, commit, is a link) of an entity as of a revision, or of any file with
     that content hash. A symbolic link's bytes are its link text (git mode 120000)."""
+    if not hash and key and (at is None or not _HEX.match(at.lower())):
+        # The common case, one file where the work tree has it, read through one `git
+        # cat-file` (no pygit2 import); anything else (a task that lived in another
+        # sprint then, a hex digit run, which `resolve_ref` reads as a commit of the branch
+        # or a content hash, no git to run) is asked of pygit2 below.
+        from orchsync.git.quickread import read_at
+
+        target = _target(repo, key)
+        if target.path:
+            found = read_at(repo.root, at or "HEAD", target.path)
+            if found is not None:
+                commit_id, data, mode = found
+                return target.path, data, commit_id, mode == LINK_MODE
     from orchsync.git.store import GitStore
 
     store = GitStore(repo)
@@ -285,21 +299,36 @@ def _path_in_tree(store: Any, tree: Any, target: Target) -> str | None:
 
 
 def show(
-    repo: Repo, key: str | None, *, at: str | None = None, hash: str | None = None
+    repo: Repo,
+    key: str | None,
+    *,
+    at: str | None = None,
+    hash: str | None = None,
+    parse: bool = True,
 ) -> dict[str, Any]:
-    from orchsync.parse import parse_file
-
+    """The version's path, commit, content hash, kind and text; with `parse`, also its
+    entity's fields and diagnostics (the parser's import is most of a plain `show`)."""
     path, data, commit, link = find_version(repo, key, at=at, hash=hash)
-    parsed = parse_file(path, data, link=link)
-    return {
+    out: dict[str, Any] = {
         "path": path,
         "commit": commit,
-        "hash": parsed.hash,
-        "kind": parsed.kind.value,
-        "entity": parsed.entity.fields() if parsed.entity else None,
-        "diagnostics": [str(d) for d in parsed.diagnostics],
+        "hash": content_hash(data),
+        "kind": classify(path).kind.value,
+        "entity": None,
+        "diagnostics": [],
         "text": data.decode("utf-8", errors="replace"),
     }
+    if parse:
+        from orchsync.parse import parse_file
+
+        parsed = parse_file(path, data, link=link)
+        out.update(
+            hash=parsed.hash,
+            kind=parsed.kind.value,
+            entity=parsed.entity.fields() if parsed.entity else None,
+            diagnostics=[str(d) for d in parsed.diagnostics],
+        )
+    return out
 
 
 def rollback(

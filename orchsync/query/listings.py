@@ -12,11 +12,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from orchsync.errors import UnknownEntity, UsageError
-from orchsync.index.duck import duckdb
 from orchsync.query.freshness import parse_since
 
 if TYPE_CHECKING:
-    pass
+    from orchsync.index.duck import duckdb
 
 
 __all__ = [

@@ -5,6 +5,10 @@
 step the user must remember. Staleness is checked by reading ref files directly, so a fresh
 index costs one DuckDB open and no pygit2 import. `reader(repo, at=REV)` answers from an
 index of the tree at a revision, built once per commit.
+
+DuckDB itself is imported by the functions that open the index, not with this module:
+`query.answers` and `query.freshness` serve cached answers (`tasks`, AGENT INIT) with
+no DuckDB at all, and importing them runs the package (and so this module) first.
 """
 
 from __future__ import annotations
@@ -19,15 +23,14 @@ from typing import TYPE_CHECKING, Any
 from orchsync.config import Config, load_config
 from orchsync.errors import LockTimeout, OrchsyncError, StorageFault
 from orchsync.faults import waiting
-from orchsync.index import SCHEMA_VERSION, Index, IndexMissing
-from orchsync.index.database import WRITER_LOCK
-from orchsync.index.duck import duckdb
+from orchsync.index import SCHEMA_VERSION
 from orchsync.index.journal_tail import pending as journal_pending
 from orchsync.query.freshness import expected_tip
 from orchsync.repo import Repo
 
 if TYPE_CHECKING:
-    pass
+    from orchsync.index.database import Index
+    from orchsync.index.duck import duckdb
 
 RUNNING_SYNC_WAIT = 30.0  # how long a reader waits for a running sync before catching up itself
 READ_WAIT = 15.0  # how long a reader waits for that writer
@@ -49,15 +52,29 @@ def _is_fresh(
 
 
 def refresh(
-    repo: Repo, config: Config | None = None, *, full: bool = False, progress: Any = None
+    repo: Repo,
+    config: Config | None = None,
+    *,
+    full: bool = False,
+    progress: Any = None,
+    repair: bool = False,
 ) -> Any:
-    """Catch the index up with git under the repo lock (imports pygit2: only when needed)."""
+    """Catch the index up with git under the repo lock (imports pygit2: only when needed).
+
+    `repair`: first, under the same lock, delete an index file DuckDB cannot open (it is
+    rebuilt). Only under the lock: a writer creating or checkpointing the file holds it,
+    and a file read half-written must not be taken for a corrupt one and deleted under
+    the writer's feet (readers and a writer starting on a clone with no index race so).
+    """
     from orchsync.git.store import GitStore
+    from orchsync.index.database import Index
     from orchsync.lock import repo_lock
     from orchsync.sync.catchup import catch_up
 
     config = config or load_config(repo.root)
     with repo_lock(repo):
+        if repair and _corrupt(Index(repo.index_path)):
+            full = True
         return catch_up(
             repo, GitStore(repo, config.target_ref), config, full=full, progress=progress
         )
@@ -76,6 +93,9 @@ def reader(
         with _reader_at(repo, at) as con:
             yield con
         return
+    from orchsync.index.database import Index
+    from orchsync.index.duck import duckdb
+
     config = load_config(repo.root)
     ref, tip = expected_tip(repo, config)
     index = Index(repo.index_path)
@@ -90,7 +110,7 @@ def reader(
         _load_journal(repo, config, index)
     elif ref is not None or not index.exists():
         try:
-            refresh(repo, config, full=_corrupt(index))
+            refresh(repo, config, repair=True)
         except StorageFault as exc:
             # A stale answer would look like a current one: say why there is none.
             raise waiting(exc, "the index is behind git and cannot catch up") from exc
@@ -109,6 +129,9 @@ def _open_fresh(
 ) -> duckdb.DuckDBPyConnection | str:
     """An open read-only connection when the index reflects git (and the journal, if asked);
     else why not: "journal" (only journal events are missing) or "stale"."""
+    from orchsync.index.database import IndexMissing
+    from orchsync.index.duck import duckdb
+
     if not index.exists():
         return "stale"
     _let_writer_finish(index)
@@ -157,12 +180,16 @@ class _WarmReader:
     ALIAS = "orchsync_read"
 
     def __init__(self) -> None:
+        from orchsync.index.duck import duckdb
+
         self.db = duckdb.connect(":memory:")
         self.busy = threading.Lock()
 
     @contextmanager
     def open(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         """Acquired `busy` is released on exit."""
+        from orchsync.index.duck import duckdb
+
         con = self.db.cursor()
         attached = False
         try:
@@ -194,13 +221,15 @@ class _WarmReader:
 
 
 def _let_writer_finish(index: Index) -> None:
-    """Wait while the daemon writes the index (it holds WRITER_LOCK from attach to detach).
+    """Wait while a writer writes the index (it holds WRITER_LOCK for its batch: the
+    daemon from attach to detach, any other `Index.writer` from open to close).
 
     A reader that opened the file meanwhile would only be refused and retry with a backoff
-    (up to 50 ms late), and a reader that got in first holds the writer off. Waiting on the
-    flock instead wakes the reader the moment the batch is committed, and gives the writer
-    its turn. Writers that do not take the lock (one-shot commands) are raced as before.
+    (up to 50 ms late), and readers that kept getting in first held the writer off. Waiting
+    on the flock instead wakes the reader the moment the batch is committed, and gives the
+    writer its turn.
     """
+    from orchsync.index.database import WRITER_LOCK
     from orchsync.lock import FileLock
 
     lock = FileLock(index.path.parent / WRITER_LOCK, timeout=READ_WAIT)
@@ -261,6 +290,8 @@ def _load_journal(repo: Repo, config: Config, index: Index) -> None:
 
 
 def _corrupt(index: Index) -> bool:
+    from orchsync.index.duck import duckdb
+
     if not index.exists():
         return False
     try:
@@ -286,6 +317,7 @@ def _reader_at(repo: Repo, rev: str) -> Iterator[duckdb.DuckDBPyConnection]:
 def index_at(repo: Repo, rev: str) -> Index:
     """The index of the tree at `rev` (`.git/orchsync/at/<sha>.duckdb`), built if missing."""
     from orchsync.git.store import GitStore
+    from orchsync.index.database import Index
     from orchsync.lock import FileLock
     from orchsync.sync.catchup import catch_up
 
@@ -308,6 +340,7 @@ def archive(repo: Repo, before: str) -> dict[str, Any]:
     """Move events emitted before `before` (a date or ISO time) out of the live table into a
     Parquet file, after bringing the index up to date (so nothing unindexed is missed)."""
     from orchsync.index.archive import archive_events, cutoff_of
+    from orchsync.index.database import Index
     from orchsync.lock import repo_lock
 
     cutoff = cutoff_of(before)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchsync.index import Index
 from orchsync.repo import Repo
 
 if TYPE_CHECKING:
@@ -39,6 +38,8 @@ def sql_target(repo: Repo, *, at: str | None = None) -> SqlTarget:
         return SqlTarget(index_at(repo, at).path)
     with reader(repo):
         pass  # catches the index up with git (and the journal) when it is behind
+    from orchsync.index.database import Index
+
     index = Index(repo.index_path)
     archive: tuple[Path, ...] = ()
     if index.archive_dir.is_dir():

@@ -13,10 +13,11 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,14 +32,18 @@ from orchsync.model import Diagnostic, ParsedFile
 from orchsync.parse import parse_file
 from orchsync.parse.fsread import DIR, LINK, LINK_MODE, MISSING, Reader, read_entry
 from orchsync.parse.layout import DELEGATION
-from orchsync.parse.noise import is_noise_path
+from orchsync.parse.noise import is_noise, is_noise_path
+from orchsync.parse.parallel import goes_parallel, map_chunks, paused_gc
 from orchsync.parse.worktree import list_files
 from orchsync.repo import Repo
-from orchsync.sync.catchup import CatchUp, ParseCache, catch_up, import_events
+from orchsync.sync.commitevents import import_events
+from orchsync.sync.parsecache import ParseCache
+from orchsync.sync.statcache import FILE_FLAG, LINK_FLAG, StatCache
 
 if TYPE_CHECKING:
     import pygit2
 
+    from orchsync.sync.catchup import CatchUp
     from orchsync.sync.warm import Warm
 
 __all__ = [
@@ -54,6 +59,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
+Progress = Callable[[int, int], None]
 
 
 @dataclass(slots=True)
@@ -99,6 +105,7 @@ class _Change:
     data: bytes | None  # None: deleted
     mode: int = 0o100644  # LINK_MODE: `data` is a symbolic link's text
     old_link: bool = False  # the committed version is a symbolic link
+    st: os.stat_result | None = None  # stat data taken right before `data` was read
 
 
 def _git_user(store: GitStore) -> str | None:
@@ -112,6 +119,12 @@ def git_blob_id(data: bytes) -> str:
     h = hashlib.sha1(b"blob %d\x00" % len(data))
     h.update(data)
     return h.hexdigest()
+
+
+def _raw_blob_id(data: bytes) -> bytes:
+    h = hashlib.sha1(b"blob %d\x00" % len(data))
+    h.update(data)
+    return h.digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,19 +143,30 @@ class SyncOptions:
     allow_unborn: bool = False  # `init`: the first commit of an unborn branch
     raise_blocked: bool = False  # raise `SnapshotBlocked` rather than return the reason
     lock_timeout: float = 30.0  # how long to wait for the repo lock
-    index: bool = True  # catch the DuckDB index up once the commit has landed
-    # (stage, done, total): "files" while they are parsed and written, then "index"
-    progress: Callable[[str, int, int], None] | None = None
+    # Catch the DuckDB index up once the commit has landed. False: a commit is left to the
+    # next reader (`query.reader` catches up from git), as one-shot commands do; a sync
+    # that commits nothing still catches the index up (`orchsync sync` after a pull).
+    index: bool = True
 
 
-def sync(repo: Repo, paths: Iterable[str] | None = None, **options: Any) -> SyncResult:
+def sync(
+    repo: Repo,
+    paths: Iterable[str] | None = None,
+    *,
+    progress: Progress | None = None,
+    **options: Any,
+) -> SyncResult:
     """Commit what changed under delegation/ (all of it, or `paths`), then index it.
 
     `options` are the fields of `SyncOptions`. A sync with nothing to commit makes no
     commit, but still catches the index up with commits made by other means (a pull, a
     plain `git commit`). One-shot commands call this; the daemon keeps a `Syncer`.
+    `progress(done, total)` follows the files being parsed and written, for a big
+    snapshot (`orchsync init`) to show a progress bar.
     """
-    return Syncer(repo).run(paths, SyncOptions(**options))
+    syncer = Syncer(repo)
+    syncer.progress = progress
+    return syncer.run(paths, SyncOptions(**options))
 
 
 class Syncer:
@@ -159,6 +183,20 @@ class Syncer:
     def __init__(self, repo: Repo, warm: Warm | None = None) -> None:
         self.repo = repo
         self.warm = warm
+        self._git_index: _IndexReader | None = None
+        self._made: tuple[list[FilePair], list[Event]] | None = None  # of the last commit
+        self.progress: Progress | None = None  # files parsed and written, of a big batch
+        # Paths to leave alone when listed by path (the daemon: those a write command's
+        # own sync is about to commit in its name), asked as each is read.
+        self.skip: Callable[[str], bool] | None = None
+
+    def _index_git(self) -> pygit2.Repository:
+        """The repository object whose `.index` the git-index update goes through."""
+        if self.warm is not None:
+            return self.warm.index_git()
+        if self._git_index is not None:
+            return self._git_index.get()
+        return open_git(self.repo.root)
 
     def run(
         self,
@@ -172,8 +210,14 @@ class Syncer:
             options = replace(options, actor=config.actor)
         wanted = None if paths is None else [_normalize(repo, p) for p in paths]
         result = SyncResult(dry_run=options.dry_run)
+        if self.warm is None and not options.dry_run:
+            self._git_index = _IndexReader(repo.root)  # read beside the scan and the parse
+        # A one-shot process keeps what it parses until it exits, and holds no reference
+        # cycles worth collecting: full collections over a first snapshot's 20,000 parsed
+        # files and their events would only rescan them (~0.3 s). The daemon collects.
+        paused = paused_gc() if self.warm is None else nullcontext()
         try:
-            with repo_lock(repo, options.lock_timeout):
+            with paused, repo_lock(repo, options.lock_timeout):
                 store = GitStore(repo, config.target_ref)
                 if not options.actor:  # every snapshot names its actor: else git's user.name
                     options = replace(options, actor=_git_user(store))
@@ -211,17 +255,45 @@ class Syncer:
         been committed by then). Returns what the user's git index owes, once committed."""
         repo, ref = self.repo, result.ref
         assert ref is not None
+        stats = StatCache.load(repo.runtime) if _whole_tree(wanted) else None
+        try:
+            return self._commit_on_tip(
+                store, cache, config, wanted, options, result, on_committed, stats
+            )
+        finally:
+            if stats is not None:
+                stats.save()
+
+    def _commit_on_tip(
+        self,
+        store: GitStore,
+        cache: ParseCache,
+        config: Config,
+        wanted: list[str] | None,
+        options: SyncOptions,
+        result: SyncResult,
+        on_committed: Callable[[SyncResult], None] | None,
+        stats: StatCache | None,
+    ) -> _Landed | None:
+        repo, ref = self.repo, result.ref
+        assert ref is not None
         for _attempt in range(MAX_RETRIES):
             tip = store.tip(ref)
             tree = tip.tree if tip is not None else None
             result.skipped = []
-            changes = _collect(repo, store, tree, wanted, result.skipped)
+            changes = _collect(repo, store, tree, wanted, result.skipped, stats, self.skip)
             if not changes:  # also on a retry: the commit that moved the ref took our changes
                 result.files, result.subject, result.invalid = [], None, []
                 return None
             result.files = [c.path for c in changes]
-            pairs, events, blobs = _prepare(
-                store, cache, changes, config, options.dry_run, options.progress
+            pairs, derived, events, blobs = _prepare(
+                store,
+                cache,
+                changes,
+                config,
+                options.dry_run,
+                parallel=self.warm is None,
+                progress=self.progress,
             )
             if options.imported:  # its event is derived from the trailer, as on replay
                 events += stamp(
@@ -259,17 +331,21 @@ class Syncer:
             except RefMoved:
                 continue  # someone committed meanwhile: recompute the changes on the new tip
             result.commit = snap.commit
+            if stats is not None:
+                stats.committed(store.subtree_id(store.git[snap.commit].tree, DELEGATION), blobs)
+            self._made = (pairs, derived)
             if on_committed is not None:
-                result.events = _events_of(store, cache, config, snap.commit)
+                result.events = _events_of(store, config, snap.commit, pairs, derived)
             if store.branch() != ref:
                 return _Landed(None, parent)
             update = _UserIndexUpdate(
                 store,
-                self.warm.index_git() if self.warm is not None else open_git(repo.root),
+                self._index_git(),
                 blobs,
                 old,
                 on_committed and _once(on_committed, replace(result)),
                 when=_index_update_order(on_committed, self.warm),
+                stats={c.path: c.st for c in changes if c.st is not None},
             )
             return _Landed(update, parent)
         raise SnapshotBlocked(f"{ref} kept moving while orchsync tried to commit; try again")
@@ -291,9 +367,9 @@ class Syncer:
         try:
             if update is None and on_committed is not None:
                 on_committed(replace(result))
-            if options.index:
-                if options.progress is not None:
-                    options.progress("index", 0, 1)
+            if options.index or not result.commit:
+                from orchsync.sync.catchup import catch_up  # DuckDB: only when indexing
+
                 try:
                     result.index = catch_up(
                         repo,
@@ -310,8 +386,8 @@ class Syncer:
                         if result.commit
                         else []
                     )
-            elif result.commit and on_committed is None:
-                result.events = _events_of(store, cache, config, result.commit)
+            elif result.commit and on_committed is None and self._made is not None:
+                result.events = _events_of(store, config, result.commit, *self._made)
         finally:
             if update is not None and landed is not None:
                 assert result.ref is not None
@@ -440,8 +516,10 @@ class _UserIndexUpdate:
         then: Callable[[], None] | None,
         *,
         when: str,
+        stats: dict[str, os.stat_result] | None = None,
     ) -> None:
         self.store, self.git, self.blobs, self.old, self.then = store, git, blobs, old, then
+        self.stats = stats
         self.error: BaseException | None = None
         self.pending = when == "after"
         self.thread = threading.Thread(target=self._run, name="git-index update", daemon=True)
@@ -455,7 +533,7 @@ class _UserIndexUpdate:
     def _run(self) -> None:
         try:
             disk = {p: b[0] for p, b in self.blobs.items() if b is not None}
-            self.store.update_user_index(self.blobs, self.old, disk, git=self.git)
+            self.store.update_user_index(self.blobs, self.old, disk, git=self.git, stats=self.stats)
         except BaseException as exc:
             self.error = exc
             return
@@ -483,6 +561,40 @@ _RUNNING: set[threading.Thread] = set()
 _RUNNING_GUARD = threading.Lock()
 
 
+class _IndexReader:
+    """The user's git index, read in a thread from the start of a one-shot sync.
+
+    Reading a 20,000-entry index costs libgit2 ~20 ms, with the GIL released, so it runs
+    while the sync scans the work tree and parses; the update after the commit then only
+    re-reads it if it changed meanwhile (`Index.read(False)`). A repository object of its
+    own: libgit2 objects are not shared between threads at once.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.git: pygit2.Repository | None = None
+        self.thread = threading.Thread(target=self._run, name="git-index read", daemon=True)
+        with _RUNNING_GUARD:
+            _RUNNING.add(self.thread)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            git = open_git(self.root)
+            git.index  # noqa: B018 - reads the index file
+            self.git = git
+        except Exception:  # the update reads it again and reports what is wrong
+            pass
+        finally:
+            with _RUNNING_GUARD:
+                _RUNNING.discard(self.thread)
+
+    def get(self) -> pygit2.Repository:
+        self.thread.join()
+        git, self.git = self.git, None
+        return git if git is not None else open_git(self.root)
+
+
 def _finish_before_fork() -> None:
     """A fork (the catch-up's parse workers) must not copy libgit2 half way through a write."""
     with _RUNNING_GUARD:
@@ -496,11 +608,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_finish_before_fork)
 
 
-def _events_of(store: GitStore, cache: ParseCache, config: Config, commit: str) -> list[Event]:
-    from orchsync.git.history import commit_changes
-    from orchsync.sync.catchup import commit_events
+def _events_of(
+    store: GitStore, config: Config, commit: str, pairs: list[FilePair], derived: list[Event]
+) -> list[Event]:
+    """The events of our own commit, exactly as the catch-up derives them from git
+    (`commitevents.commit_events`): the pairs and events derived for its message, stamped
+    with the commit's id and the time and attribution its trailers say (a commit-msg hook
+    may have changed them)."""
+    from orchsync.git.store import commit_time_iso
+    from orchsync.git.trailers import parse_trailers
+    from orchsync.sync.commitevents import stamp_commit
 
-    return commit_events(commit_changes(store, store.git[commit]), cache, config)[1]  # type: ignore[arg-type]
+    made = store.git[commit]
+    trailers = parse_trailers(made.message)  # type: ignore[attr-defined]
+    time = trailers.time or commit_time_iso(made)  # type: ignore[arg-type]
+    return stamp_commit(pairs, derived, commit, time, trailers, config)
 
 
 def _normalize(repo: Repo, path: str) -> str:
@@ -512,12 +634,18 @@ def _normalize(repo: Repo, path: str) -> str:
     return rel
 
 
+def _whole_tree(wanted: list[str] | None) -> bool:
+    return wanted is None or DELEGATION in wanted
+
+
 def _collect(
     repo: Repo,
     store: GitStore,
     tree: object,
     wanted: list[str] | None,
     skipped: list[Diagnostic] | None = None,
+    stats: StatCache | None = None,
+    skip: Callable[[str], bool] | None = None,
 ) -> list[_Change]:
     """Files whose bytes differ from the target ref's tree (added, changed, deleted).
 
@@ -525,34 +653,40 @@ def _collect(
     its link text with mode 120000 and is never followed, a path beyond a linked folder does
     not exist. What git cannot hold (a FIFO, a device) and files above the size limit are
     not committed: they go to `skipped`, and a committed version of them stays as it is.
+    The whole tree is compared by stat data first (`_collect_tree`).
     """
+    if _whole_tree(wanted):
+        if stats is None:
+            stats = StatCache.load(repo.runtime)
+        return _collect_tree(repo, store, tree, skipped, stats)
+    assert wanted is not None
     links: set[str] = set()
     special: list[str] = []  # FIFOs, sockets, devices: listed only to be reported
-    if wanted is None or DELEGATION in wanted:
-        on_disk = list_files(repo.root, special=special)
-        in_tree = store.list_blobs(tree, links=links)  # type: ignore[arg-type]
-    else:
-        on_disk, in_tree = [], {}
-        with Reader(repo.root) as reader:
-            for p in wanted:
-                st = reader.lstat(p)
-                if st is not None and stat.S_ISDIR(st.st_mode):
-                    on_disk.extend(list_files(repo.root, p, special=special))
-                    in_tree.update(store.list_blobs(tree, p, links))  # type: ignore[arg-type]
-                    continue
-                if st is not None and not is_noise_path(p):
-                    on_disk.append(p)
-                entry = store.blob_entry(tree, p)  # type: ignore[arg-type]
-                if entry is not None:
-                    in_tree[p] = entry[0]
-                    if entry[1] == LINK_MODE:
-                        links.add(p)
-                else:
-                    in_tree.update(store.list_blobs(tree, p, links))  # a folder that was deleted
+    on_disk: list[str] = []
+    in_tree: dict[str, str] = {}
+    with Reader(repo.root) as reader:
+        for p in wanted:
+            st = reader.lstat(p)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                on_disk.extend(list_files(repo.root, p, special=special))
+                in_tree.update(store.list_blobs(tree, p, links))  # type: ignore[arg-type]
+                continue
+            if st is not None and not is_noise_path(p):
+                on_disk.append(p)
+            entry = store.blob_entry(tree, p)  # type: ignore[arg-type]
+            if entry is not None:
+                in_tree[p] = entry[0]
+                if entry[1] == LINK_MODE:
+                    links.add(p)
+            else:
+                in_tree.update(store.list_blobs(tree, p, links))  # a folder that was deleted
     changes: dict[str, _Change] = {}
     present: set[str] = set()
     with Reader(repo.root) as reader:
         for p in sorted(set(on_disk) | set(special)):
+            if skip is not None and skip(p):
+                present.add(p)  # another sync commits it: as if unchanged here
+                continue
             entry = reader.read(p)
             if entry.data is None:
                 if entry.kind not in (MISSING, DIR):
@@ -569,8 +703,82 @@ def _collect(
                 continue
             changes[p] = _Change(p, old, entry.data, entry.mode, p in links)
     for p, blob in in_tree.items():
-        if p not in present:
+        if p not in present and not (skip is not None and skip(p)):
             changes[p] = _Change(p, blob, None, old_link=p in links)
+    return [changes[p] for p in sorted(changes)]
+
+
+def _collect_tree(
+    repo: Repo,
+    store: GitStore,
+    tree: object,
+    skipped: list[Diagnostic] | None,
+    stats: StatCache,
+) -> list[_Change]:
+    """`_collect` of the whole `delegation/` tree, reading only files whose stat data changed.
+
+    Every file is stat'ed (as `git status` does); a file whose stat data matches what the
+    stat cache recorded when it was last read has the blob id recorded then, and is read
+    only if that differs from the tree's. The tree's listing comes from the cache too.
+    """
+    sub = store.subtree_id(tree, DELEGATION)  # type: ignore[arg-type]
+    if sub is not None:
+        in_tree = stats.tree_map(store.git, sub, DELEGATION)
+    else:  # no folder: nothing, or `delegation` itself is a file (or a link) in the tree
+        top_entry = store.blob_entry(tree, DELEGATION)  # type: ignore[arg-type]
+        in_tree = {}
+        if top_entry is not None:
+            flag = LINK_FLAG if top_entry[1] == LINK_MODE else FILE_FLAG
+            in_tree[DELEGATION] = bytes.fromhex(top_entry[0]) + flag
+    special: list[str] = []  # FIFOs, sockets, devices: listed only to be reported
+    changes: dict[str, _Change] = {}
+    stats.start_scan()
+    with Reader(repo.root) as reader:
+        top = reader.lstat(DELEGATION)
+        if top is None:
+            scanned = []
+        elif stat.S_ISDIR(top.st_mode):
+            scanned = reader.scan(DELEGATION, is_noise, special)
+        elif stat.S_ISREG(top.st_mode) or stat.S_ISLNK(top.st_mode):
+            scanned = [(DELEGATION, top)]
+        else:
+            scanned, special = [], [DELEGATION]
+        present = {p for p, _ in scanned}
+        for p, st in stats.suspects(scanned, in_tree):
+            old = in_tree.get(p)
+            entry = reader.read(p)
+            if entry.data is None:
+                if entry.kind in (MISSING, DIR):
+                    present.discard(p)
+                elif skipped is not None:  # there, but not recordable: nothing changes in git
+                    skipped.append(Diagnostic(p, None, "file", f"{entry.reason}; not synced"))
+                continue
+            is_link = entry.kind == LINK
+            blob = _raw_blob_id(entry.data)
+            if is_link == stat.S_ISLNK(st.st_mode):
+                stats.record(p, st, blob)  # the stat taken before this read
+            if old == blob + (LINK_FLAG if is_link else FILE_FLAG):
+                continue
+            if old is None and store.is_ignored(p):
+                continue
+            old_link = old is not None and old[20:] == LINK_FLAG
+            changes[p] = _Change(
+                p, old[:20].hex() if old else None, entry.data, entry.mode, old_link, st
+            )
+        for p in special:
+            entry = reader.read(p)
+            if entry.data is None:
+                if entry.kind not in (MISSING, DIR):
+                    present.add(p)
+                    if skipped is not None:
+                        skipped.append(Diagnostic(p, None, "file", f"{entry.reason}; not synced"))
+                continue
+            present.add(p)  # became a file meanwhile: the next sync sees it as one
+    for p, old in in_tree.items():
+        if p not in present:
+            changes[p] = _Change(p, old[:20].hex(), None, old_link=old[20:] == LINK_FLAG)
+    if skipped is not None:
+        skipped.sort(key=lambda d: d.path)
     return [changes[p] for p in sorted(changes)]
 
 
@@ -580,33 +788,103 @@ def _prepare(
     changes: list[_Change],
     config: Config,
     dry_run: bool,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> tuple[list[FilePair], list[Event], dict[str, tuple[str, int] | None]]:
-    """Parse both sides, derive events (for the message), and write the new blobs."""
-    blobs: dict[str, tuple[str, int] | None] = {}
-    pairs = []
-    for n, c in enumerate(changes):
-        if progress is not None and n % 200 == 0:
-            progress("files", n, len(changes))
-        new = None
-        if c.data is not None:
-            blob = git_blob_id(c.data) if dry_run else store.write_blob(c.data)
-            link = c.mode == LINK_MODE
-            new = parse_file(c.path, c.data, link=link)
-            cache.put(c.path, blob, new, link)
-            blobs[c.path] = (blob, c.mode)
-        else:
-            blobs[c.path] = None
-        pairs.append(FilePair(cache.get(c.path, c.old_blob, c.old_link), new))
+    parallel: bool = False,
+    progress: Progress | None = None,
+) -> tuple[list[FilePair], list[Event], list[Event], dict[str, tuple[str, int] | None]]:
+    """Parse both sides, derive events (for the message), and write the new blobs.
+
+    Returns the pairs, the events derived (not stamped yet), those stamped for the
+    message, and the blob of each path (None: deleted).
+
+    With `parallel` (a one-shot sync: no DuckDB in this process to fork with), a big batch
+    such as a first snapshot is parsed on every core while this process writes the blobs
+    (one pack, `GitStore.write_blobs`).
+    """
+    written = [c for c in changes if c.data is not None]
+    ids, parsed = _write_and_parse(store, written, dry_run, parallel, progress)
+    old = cache.missing((c.path, c.old_blob, c.old_link) for c in changes)
+    if parallel and goes_parallel(len(old)):
+        cache.prefetch(old)
+    blobs: dict[str, tuple[str, int] | None] = {c.path: None for c in changes}
+    new_of: dict[str, ParsedFile] = {}
+    for c, blob, new in zip(written, ids, parsed, strict=True):
+        cache.put(c.path, blob, new, c.mode == LINK_MODE)
+        blobs[c.path] = (blob, c.mode)
+        new_of[c.path] = new
+    pairs = [
+        FilePair(cache.get(c.path, c.old_blob, c.old_link), new_of.get(c.path)) for c in changes
+    ]
     pairs = pair_moves(pairs)
     derived: list[Event] = []
     for pair in pairs:
         derived.extend(derive_events(pair))
-    # Stamped only to apply the policy to the trailers; the index stamps the real commit.
+    # Stamped only to apply the policy to the trailers; `_events_of` stamps the real commit.
     events = stamp(
-        derived, commit="pending", emitted_at="", agent=None, session=None, policy=config.events
+        list(derived),
+        commit="pending",
+        emitted_at="",
+        agent=None,
+        session=None,
+        policy=config.events,
     )
-    return pairs, events, blobs
+    return pairs, derived, events, blobs
+
+
+def _write_and_parse(
+    store: GitStore,
+    written: list[_Change],
+    dry_run: bool,
+    parallel: bool,
+    progress: Progress | None = None,
+) -> tuple[list[str], list[ParsedFile]]:
+    """(blob ids, parsed files) of the new versions, the blobs written unless `dry_run`."""
+    datas: list[bytes] = [c.data for c in written]  # type: ignore[misc]
+    if dry_run or not (parallel and goes_parallel(len(written))):
+        ids = [git_blob_id(d) for d in datas] if dry_run else store.write_blobs(datas)
+        parsed_here = [
+            parse_file(c.path, d, link=c.mode == LINK_MODE)
+            for c, d in zip(written, datas, strict=True)
+        ]
+        if progress is not None and written:
+            progress(len(written), len(written))
+        return ids, parsed_here
+    # A big batch (a first snapshot): parsing and compressing are most of the work, and
+    # independent per file, so they run on every core. Workers read the files again (a
+    # fork shares no memory back) and take only those that still hold the bytes being
+    # committed; any other is done here, from those bytes.
+    from orchsync.git.pack import BLOB, object_id, record
+
+    raw = [object_id(BLOB, c.data) for c in written]  # type: ignore[arg-type]
+    items = [(c.path, oid, c.mode == LINK_MODE) for c, oid in zip(written, raw, strict=True)]
+    done = map_chunks(partial(_parse_and_pack, str(store.repo.root)), items, progress=progress)
+    parsed: list[ParsedFile] = []
+    records: list[tuple[bytes, bytes]] = []
+    for c, oid, got in zip(written, raw, done, strict=True):
+        if got is None:
+            got = (parse_file(c.path, c.data, link=c.mode == LINK_MODE), record(BLOB, c.data))  # type: ignore[arg-type]
+        parsed.append(got[0])
+        records.append((oid, got[1]))
+    store.write_records(records)
+    return [oid.hex() for oid in raw], parsed
+
+
+def _parse_and_pack(
+    root: str, items: Sequence[tuple[str, bytes, bool]]
+) -> list[tuple[ParsedFile, bytes] | None]:
+    """(parsed file, pack record) of each path whose bytes on disk are still those of raw
+    blob id `blob`; None for the others."""
+    from orchsync.git.pack import BLOB, object_id, record
+
+    out: list[tuple[ParsedFile, bytes] | None] = []
+    with Reader(root) as reader:
+        for path, blob, link in items:
+            entry = reader.read(path)
+            data = entry.data
+            if data is None or (entry.kind == LINK) != link or object_id(BLOB, data) != blob:
+                out.append(None)
+            else:
+                out.append((parse_file(path, data, link=link), record(BLOB, data)))
+    return out
 
 
 def _write_status(

@@ -6,89 +6,41 @@ This is the only path from git to the index. Live syncs commit first and then ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pygit2
-
 from orchsync.config import Config
-from orchsync.events import PREFIX, Event, FilePair, derive_events, pair_moves, stamp
+from orchsync.events import Event
 from orchsync.git.history import CommitChanges, iter_changes
 from orchsync.git.store import GitStore
 from orchsync.index import SCHEMA_VERSION, Batch, Index
-from orchsync.index.database import encode_rows
+from orchsync.index.database import RowSink, encode_rows
 from orchsync.index.journal_tail import JOURNAL_META
 from orchsync.index.journal_tail import tail as journal_tail
-from orchsync.index.schema import ENTITY_TABLES
-from orchsync.model import Kind, ParsedFile, correlation_id, entity_id
 from orchsync.parse import parse_file
 from orchsync.parse.fsread import LINK, LINK_MODE, Reader
-from orchsync.parse.parallel import goes_parallel, map_chunks, paused_gc
+from orchsync.parse.parallel import ChunkStream, goes_parallel, paused_gc
 from orchsync.parse.worktree import list_files
 from orchsync.repo import Repo
+from orchsync.sync.commitevents import commit_events
+from orchsync.sync.filerows import add_rows, advance, entity_row
+from orchsync.sync.parsecache import (
+    ParseCache,
+    StoredParses,
+    dump_parsed,
+    load_parsed,
+    store_key,
+)
 
-__all__ = [
-    "CatchUp",
-    "ParseCache",
-    "catch_up",
-    "entity_row",
-    "import_events",
-    "index_from_files",
-    "index_for",
-]
+__all__ = ["CatchUp", "ParseCache", "catch_up", "entity_row", "index_from_files", "index_for"]
 
 Progress = Callable[[int, int], None]
 
 _LIST_TIP_ABOVE = 500  # touched paths above which the whole tip tree is listed once
-
-
-Version = tuple[str, str, bool]  # (path, blob id, is a symbolic link)
-
-
-class ParseCache:
-    """Parsed files by (path, blob id, is a link): each version of each file is parsed
-    once per run. A link's blob is its link text, parsed as a link, never as the file."""
-
-    def __init__(self, store: GitStore) -> None:
-        self.store = store
-        self.items: dict[Version, ParsedFile] = {}
-
-    def get(self, path: str, blob: str | None, link: bool = False) -> ParsedFile | None:
-        if blob is None:
-            return None
-        key = (path, blob, link)
-        parsed = self.items.get(key)
-        if parsed is None:
-            parsed = parse_file(path, self.store.blob_bytes(blob), link=link)
-            self.items[key] = parsed
-        return parsed
-
-    def put(self, path: str, blob: str, parsed: ParsedFile, link: bool = False) -> None:
-        self.items[(path, blob, link)] = parsed
-
-    def missing(self, versions: Iterable[tuple[str, str | None, bool]]) -> list[Version]:
-        """The (path, blob, link) versions among `versions` not parsed yet, once each."""
-        return [
-            (path, blob, link)
-            for path, blob, link in dict.fromkeys(versions)
-            if blob is not None and (path, blob, link) not in self.items
-        ]
-
-    def prefetch(self, versions: Sequence[Version]) -> None:
-        """Parse these versions now, on every core: workers read the blobs themselves."""
-        parsed = map_chunks(partial(_parse_blobs, self.store.git.path), versions, min_items=0)
-        self.items.update(zip(versions, parsed, strict=True))
-
-
-def _parse_blobs(git_dir: str, versions: Sequence[Version]) -> list[ParsedFile]:
-    # A repository of its own: this may run in a forked worker, which must not share the
-    # parent's libgit2 handles.
-    git = pygit2.Repository(git_dir)
-    return [parse_file(path, git[blob].data, link=link) for path, blob, link in versions]  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -103,80 +55,6 @@ class CatchUp:
 
 def index_for(repo: Repo) -> Index:
     return Index(repo.index_path)
-
-
-def commit_events(
-    cc: CommitChanges, cache: ParseCache, config: Config
-) -> tuple[list[FilePair], list[Event]]:
-    """The file pairs and stamped events of one commit: shared by live sync and rebuild."""
-    pairs = [
-        FilePair(
-            cache.get(path, old, cc.is_link(path, old)), cache.get(path, new, cc.is_link(path, new))
-        )
-        for path, (old, new) in sorted(cc.changes.items())
-    ]
-    pairs = pair_moves(pairs)
-    derived: list[Event] = []
-    for pair in pairs:
-        derived.extend(derive_events(pair))
-    derived.extend(rollback_events(pairs, cc.trailers.rollback))
-    derived.extend(import_events(pairs, cc.trailers.imported))
-    events = stamp(
-        derived,
-        commit=cc.commit,
-        emitted_at=cc.time,
-        agent=cc.trailers.agent,
-        session=cc.trailers.session,
-        policy=config.events,
-    )
-    return pairs, events
-
-
-def rollback_events(pairs: list[FilePair], rollback: dict[str, str]) -> list[Event]:
-    """`<kind>.rolled_back` for files a rollback commit restored (named in its trailers)."""
-    out = []
-    for pair in pairs:
-        target = rollback.get(pair.path)
-        if target is None or pair.new is None:
-            continue
-        for ev in derive_events(FilePair(None, pair.new))[:1]:
-            kind = ev.event_type.split(".")[1]
-            ev.event_type = f"orchestration.{kind}.rolled_back"
-            ev.payload = {"path": pair.new.path, "to": target, "hash": pair.new.hash}
-            out.append(ev)
-    return out
-
-
-def import_events(pairs: list[FilePair], imported: str | None) -> list[Event]:
-    """`import.completed` for a commit `orchsync import` made (its `Orchsync-Import` trailer):
-    the source, and the files it created and updated by kind, counted from the commit."""
-    if not imported:
-        return []
-    system, _, project = imported.partition(" ")
-    created: dict[str, int] = {}
-    updated: dict[str, int] = {}
-    for pair in pairs:
-        if pair.new is not None:
-            counts = created if pair.old is None else updated
-            counts[pair.new.kind.value] = counts.get(pair.new.kind.value, 0) + 1
-    hashes = sorted(p.new.hash for p in pairs if p.new is not None)
-    payload = {
-        "source": system,
-        "project": project,
-        "files": len(pairs),
-        "created": created,
-        "updated": updated,
-    }
-    return [
-        Event(
-            PREFIX + "import.completed",
-            "import",
-            entity_id("import", system),
-            system,
-            payload,
-            correlation_id("import:" + ",".join(hashes)),
-        )
-    ]
 
 
 def catch_up(
@@ -219,15 +97,39 @@ def catch_up(
         if tip is not None and (rebuild or last):
             commits = list(iter_changes(store, tip, last))
         plan = _Plan(ref, tip_commit, meta, rebuild, rebuild or at is None, commits)
-        todo = cache.missing(
-            (path, blob, cc.is_link(path, blob))
-            for cc in commits
-            for path, pair in cc.changes.items()
-            for blob in pair
+        todo: list[tuple[str, str, bool]] = []
+        if not rebuild:
+            todo = cache.missing(
+                (path, blob, cc.is_link(path, blob))
+                for cc in commits
+                for path, pair in cc.changes.items()
+                for blob in pair
+            )
+            if not goes_parallel(len(todo)):
+                _write(repo, store, config, index, con, cache, plan, progress, result)
+                return result
+    if rebuild:
+        # The whole history: streamed in bounded memory (orchsync.sync.rebuild), which
+        # forks its parse workers before it opens the index again.
+        from orchsync.sync.rebuild import rebuild_from_history
+
+        journal = None
+        if plan.journal:
+            journal = journal_tail(repo.runtime / "journal", config.events, meta, full=True)
+        rebuild_from_history(
+            repo,
+            store,
+            config,
+            index,
+            cache,
+            ref=ref,
+            tip_commit=tip_commit,
+            commits=commits,
+            journal=journal,
+            progress=progress,
+            result=result,
         )
-        if not goes_parallel(len(todo)):
-            _write(repo, store, config, index, con, cache, plan, progress, result)
-            return result
+        return result
     # Many versions to parse (a rebuild, a big pull): parse them on every core first, with
     # no DuckDB connection open, since the workers are forked. The caller holds the repo
     # lock, so the index is still as read above when the writer opens again. The GC is
@@ -308,7 +210,7 @@ def _replay(
     for n, cc in enumerate(commits, 1):
         pairs, events = commit_events(cc, cache, config)
         for pair in pairs:
-            _advance(life, pair, cc)
+            advance(life, pair, cc)
         batch.events.extend(e.to_row() for e in events)
         result.new_events.extend(events)
         if progress:
@@ -329,7 +231,7 @@ def _replay(
         if parsed is None:
             continue
         created, updated, commit = life.get(path) or (None, None, None)
-        _add_rows(batch, parsed, created, updated, commit)
+        add_rows(batch, parsed, created, updated, commit)
         result.files += 1
 
 
@@ -349,137 +251,6 @@ def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)  # keeps microseconds
 
 
-def _advance(life: dict[str, tuple[str, str, str]], pair: FilePair, cc: CommitChanges) -> None:
-    """created_at survives edits and moves; updated_at is the last commit that touched the file."""
-    ts = cc.time
-    if pair.new is None:
-        life.pop(pair.old.path, None)  # type: ignore[union-attr]
-        return
-    source = pair.old.path if pair.old is not None else pair.new.path
-    created = life.pop(source)[0] if pair.old is not None and source in life else ts
-    life[pair.new.path] = (created, ts, cc.commit)
-
-
-def _add_rows(
-    batch: Batch, parsed: ParsedFile, created: str | None, updated: str | None, commit: str | None
-) -> None:
-    batch.files.append(
-        {
-            "path": parsed.path,
-            "kind": parsed.kind.value,
-            "code": parsed.entity.code if parsed.entity else None,
-            "hash": parsed.hash,
-            "size": parsed.size,
-            "valid": parsed.valid,
-            "diagnostics": [d.to_dict() for d in parsed.diagnostics],
-            "commit": commit,
-            "created_at": created,
-            "updated_at": updated,
-        }
-    )
-    row = entity_row(parsed, created, updated)
-    if row is not None:
-        table, values = row
-        batch.entities.setdefault(table, []).append(values)
-
-
-def entity_row(
-    parsed: ParsedFile, created: str | None, updated: str | None
-) -> tuple[str, dict[str, Any]] | None:
-    """One entity as a row of its table (see index/schema.py for the columns)."""
-    e = parsed.entity
-    if e is None:
-        return None
-    f = e.fields()
-    tail = {
-        "hash": parsed.hash,
-        "file_path": parsed.path,
-        "valid": parsed.valid,
-        "created_at": created,
-        "updated_at": updated,
-    }
-    common = {
-        "id": e.id,
-        "title": e.title,
-        "status": e.status,
-        "context": e.context,
-        "metadata": e.metadata,
-    }
-    kind = parsed.kind
-    if kind is Kind.SPRINT:
-        row = {
-            **common,
-            "code": e.code,
-            "owner": f["owner"],
-            "start_date": f["start_date"],
-            "end_date": f["end_date"],
-            "goal": f["goal"],
-            "body": e.body,
-        }
-    elif kind is Kind.TASK:
-        row = {
-            **common,
-            "code": e.code,
-            "sprint_code": f["sprint"],
-            "sprint_id": entity_id("sprint", f["sprint"]),
-            "priority": f["priority"],
-            "agent": f["agent"],
-            "assignee": f["assignee"],
-            "depends_on": f["depends_on"],
-            "objectives": f["objectives"],
-            "deliverables": f["deliverables"],
-            "acceptance_criteria": f["acceptance_criteria"],
-            "body": e.body,
-        }
-    elif kind is Kind.TASK_AGENT:
-        sprint = parsed.path.split("/")[2]
-        row = {
-            "id": entity_id("task", e.code),
-            "task_code": e.code,
-            "sprint_code": sprint,
-            "agent": f["agent"],
-            "config": f["config"],
-        }
-    elif kind is Kind.AGENT:
-        row = {
-            **common,
-            "name": e.code,
-            "role": f["role"],
-            "model": f["model"],
-            "capabilities": f["capabilities"],
-            "tools_allowed": f["tools_allowed"],
-            "safety_rails": f["safety_rails"],
-        }
-        row.pop("status")
-    elif kind is Kind.ADR:
-        row = {**common, "number": f["number"], "date": f["date"], "body": e.body}
-    elif kind is Kind.BUG:
-        row = {
-            **common,
-            "number": f["number"],
-            "priority": f["priority"],
-            "sprint_code": f["sprint"],
-            "reported_by": f["reported_by"],
-            "body": e.body,
-        }
-    elif kind is Kind.SESSION:
-        row = {
-            **common,
-            "key": e.code,
-            "task_code": f["task"],
-            "sprint_code": f["sprint"],
-            "agent": f["agent"],
-            "started_at": f["started_at"],
-            "ended_at": f["ended_at"],
-            "handoffs": f["handoffs"],
-            "body": e.body,
-        }
-        row.pop("context")
-    else:
-        return None
-    return ENTITY_TABLES[kind.value], {**row, **tail}
-
-
 def _load_journal_tail(
     repo: Repo, config: Config, index: Index, con: Any, meta: dict[str, str]
 ) -> None:
@@ -496,6 +267,10 @@ def index_from_files(
 
     Events and history are kept as they are when the index is current; on a missing or
     outdated index only the journal's events are restored (run `reindex` for history).
+    Files are read and parsed on every core (versions parsed before come from the parse
+    store, `parsecache.StoredParses`) and their rows loaded a chunk at a time as they
+    come back, so memory stays bounded at 100,000 tasks; the index says it is being
+    rebuilt meanwhile (`Index.begin_rebuild`), so no reader takes it for a current one.
     """
     index = index_for(repo)
     ref = store.target_ref()
@@ -509,50 +284,93 @@ def index_from_files(
         life = {} if fresh else _existing_lifetimes(con, paths)
         indexed = [] if fresh else [r[0] for r in con.execute("SELECT path FROM files").fetchall()]
         meta = {} if fresh else index.meta(con)
-    encoded = map_chunks(
-        partial(_encode_files, repo.root), [(p, life.get(p)) for p in paths], progress=progress
-    )
-    with index.writer() as con:
+    items = [(p, life.pop(p, None)) for p in paths]
+    fn = partial(_encode_files, str(repo.root), str(repo.runtime))
+    StoredParses.prepare(repo.runtime)
+    # The workers fork as the stream starts, before the index opens (left to right).
+    with (
+        paused_gc(),
+        ChunkStream(fn, items, chunk_size=_FILES_CHUNK, window=8) as stream,
+        index.writer() as con,
+    ):
+        con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
         if fresh:
             index.reset(con)
-        batch = Batch(touched=indexed + paths)
+        index.begin_rebuild(con)
+        index.apply(con, Batch(touched=indexed + paths))  # the old rows go first
+        sink = RowSink(index, con)
+        done = 0
+        for part in stream:
+            for table, text in part:
+                sink.add_encoded(table, text)
+            done = min(len(items), done + _FILES_CHUNK)
+            if progress is not None:
+                progress(done, len(items))
+        sink.close()
+        batch = Batch(meta={"schema_version": str(SCHEMA_VERSION)})
         if fresh:
             # "history": no events of commits up to this tip (event sinks must not pass it)
-            batch.meta = {"ref": ref, "last_commit": result.tip or "", "history": "skipped"}
-            batch.meta["history_from"] = result.tip or ""
+            batch.meta.update(
+                {
+                    "ref": ref,
+                    "last_commit": result.tip or "",
+                    "history": "skipped",
+                    "history_from": result.tip or "",
+                }
+            )
         rows, journal_meta = journal_tail(repo.runtime / "journal", config.events, meta, full=fresh)
         batch.events.extend(rows)
         batch.meta.update(journal_meta)
-        for table, text in encoded:
-            batch.encoded.setdefault(table, []).append(text)
-        result.files = len(paths)
         index.apply(con, batch)
         index.refresh_views(con)
+    result.files = len(paths)
     result.rebuilt = fresh
     return result
 
 
+_FILES_CHUNK = 1000
+DUCKDB_MEMORY = "256MB"  # see orchsync.sync.rebuild
+
+
 def _encode_files(
-    root: Path, items: Sequence[tuple[str, tuple[str, str, str] | None]]
+    root: str, runtime: str, items: Sequence[tuple[str, tuple[str, str, str] | None]]
 ) -> list[tuple[str, str]]:
-    """Parse files and return their rows as loader text, (table, encode_rows text) pairs.
+    """Read and parse files (versions parsed before come from the parse store, new ones go
+    there) and return their rows as loader text, (table, encode_rows text) pairs.
 
     Runs in worker processes for a big tree, so the parent receives finished text rather
     than parsed files to unpickle, turn into rows and encode.
     """
-    batch = Batch()
+    from orchsync.git.pack import BLOB, object_id
+
+    read = []
     with Reader(root) as reader:
         for path, lifetime in items:
             entry = reader.read(path)
             if entry.data is None:
                 continue  # gone, or nothing git could record (a FIFO, too large): not a row
-            parsed = parse_file(path, entry.data, link=entry.kind == LINK)
+            link = entry.kind == LINK
+            key = store_key(path, object_id(BLOB, entry.data).hex(), link)
             created, updated, commit = lifetime or (None, None, None)
             if created is None:
                 st = reader.lstat(path)
                 mtime = datetime.fromtimestamp(st.st_mtime if st else 0, UTC).replace(tzinfo=None)
                 created = updated = mtime.isoformat(timespec="seconds")
-            _add_rows(batch, parsed, created, updated, commit)
+            read.append((path, entry.data, link, key, (created, updated, commit)))
+    batch = Batch()
+    stored = StoredParses(Path(runtime), write=True)
+    try:
+        found = stored.get_many([key for _, _, _, key, _ in read])
+        for path, data, link, key, (created, updated, commit) in read:
+            hit = found.get(key)
+            if hit is not None:
+                parsed = load_parsed(hit)
+            else:
+                parsed = parse_file(path, data, link=link)
+                stored.add(key, dump_parsed(parsed))
+            add_rows(batch, parsed, created, updated, commit)
+    finally:
+        stored.close()
     return [("files", encode_rows(batch.files))] + [
         (table, encode_rows(rows)) for table, rows in batch.entities.items()
     ]

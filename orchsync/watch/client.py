@@ -243,6 +243,10 @@ def sync_anywhere(repo: Repo, paths: Iterable[str] | None = None, **options: Any
 
     The result is a `SyncResult` or, from the daemon, a `RemoteSyncResult` with the same
     attributes (`commit`, `subject`, `files`, `events`, `blocked`, `invalid`, `to_dict()`).
+    Synced here, a commit is not indexed: the DuckDB import and open would cost a one-shot
+    command more than the commit itself, and the next reader catches the index up from
+    git (`query.reader`) with the same replay a rebuild uses (a sync that commits nothing
+    still catches up). The daemon indexes at once, with DuckDB kept warm.
     """
     wanted = None if paths is None else list(paths)
     result = sync_via_daemon(repo, wanted, **options)
@@ -250,7 +254,7 @@ def sync_anywhere(repo: Repo, paths: Iterable[str] | None = None, **options: Any
         return result
     from orchsync.sync import sync
 
-    return sync(repo, wanted, **options)
+    return sync(repo, wanted, **{"index": False, **options})
 
 
 def _exchange(path: Path, request: dict[str, Any], wait: float) -> dict[str, Any]:

@@ -57,6 +57,7 @@ WHOLE_TREE_OVER = 2000  # more queued paths than this: one sync of the whole tre
 BLOCKED_RETRY = 30.0  # while blocked, sync is asked again when git's state changes, or this often
 ERROR_BACKOFF = (2.0, 5.0, 15.0, 60.0)
 FAULT_BACKOFF = (2.0, 5.0, 15.0)  # a disk freed is seen within 15 s
+IDLE_TICK_MS = 30_000  # an idle daemon's sleep when edits and git's changes wake it anyway
 COOL_AFTER = 2.0  # seconds without a sync before the DuckDB instance is dropped
 FORGET_AFTER = 30.0  # ... and before the git index kept read is dropped too
 STALE_LOCK = 120.0  # a git lock file older than this is reported as probably left by a crash
@@ -107,6 +108,9 @@ class Daemon:
         # One sync at a time: the watch loop's batches and the syncs write commands hand over
         # (`orchsync.watch.client`) run in different threads of this process.
         self._sync_lock = threading.Lock()
+        self._claims: dict[str, int] = {}  # paths handed-over syncs will commit (`_claim`)
+        self._requests = 0  # handed-over syncs in progress or waiting
+        self._claim_guard = threading.Lock()
         self._warm: Any = None  # orchsync.sync.warm.Warm, made on the first library sync
         self._last_sync = time.monotonic()
         self._cooled = 0  # 1: DuckDB instance dropped (COOL_AFTER), 2: all dropped (FORGET_AFTER)
@@ -137,7 +141,9 @@ class Daemon:
                 logger.info("stopped (pid %d)", os.getpid())
 
     def _run(self) -> None:
-        source = self.source or NotifySource(self.repo.delegation, force_polling=self.poll)
+        source = self.source or NotifySource(
+            self.repo.delegation, force_polling=self.poll, also=_git_folders(self.repo)
+        )
         self._state.update(mode=source.mode, warning=source.warning)
         logger.info(
             "watching %s (%s events, debounce %d ms, max latency %d ms), pid %d",
@@ -153,6 +159,7 @@ class Daemon:
         # before it is on disk; either way it is committed.
         self._state["state"] = "catching up"
         self._publish()
+        self._build_index_apart()
         self.queue.add(DELEGATION)
         self.step(set(), force=True)
         self._state["state"] = "watching"
@@ -169,6 +176,30 @@ class Daemon:
             if self.source is None:
                 source.close()
             self._state["state"] = "stopping"
+
+    def _build_index_apart(self) -> None:
+        """No index yet: build it in a child process (`orchsync reindex`), not here.
+
+        A rebuild's heap (~250 MB at 10,000 tasks) would stay with the daemon for its whole
+        life: Python keeps the memory of freed objects for reuse. The child gives it all
+        back when it exits; the catch-up that follows finds the index current. If the
+        child fails, that catch-up rebuilds here and reports what is wrong.
+        """
+        if self._sync is not None or self.repo.index_path.exists():
+            return
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchsync", "--repo", str(self.repo.root), "reindex"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "ORCHSYNC_NO_DAEMON": "1"},
+        )
+        if proc.returncode == 0:
+            logger.info("built the index in %.1f s", time.monotonic() - started)
+        else:
+            logger.warning("building the index apart failed: %s", proc.stderr.strip()[-500:])
 
     @contextlib.contextmanager
     def _serving(self) -> Iterator[None]:
@@ -206,9 +237,24 @@ class Daemon:
             debounce_ms=self.debounce_ms,
             max_latency_ms=self.max_latency_ms,
             stop_event=self.stop_event,
-            tick_ms=self.tick_ms,
+            tick_ms=lambda: self._tick(source),
             source=_WarmingSource(source, self._warm_up),
         )
+
+    def _tick(self, source: ChangeSource) -> int:
+        """How long the loop may sleep without news: `tick_ms` while there is something to
+        come back for (edits queued, a sync waiting or failing, memory still to give back),
+        and while changes to git's state are not events; else IDLE_TICK_MS. An idle daemon
+        then sleeps until an edit or git wakes it (and once a minute or so, in case)."""
+        if not getattr(source, "wakes_on_git", False):
+            return self.tick_ms
+        if self.queue or self.waiting or self._fault or self._hold_key is not None:
+            return self.tick_ms
+        idle = time.monotonic() - self._last_sync
+        if self._cooled < 2:  # the next cool-down stage, on time
+            due = (COOL_AFTER if self._cooled < 1 else FORGET_AFTER) - idle
+            return int(min(max(due * 1000, self.tick_ms), IDLE_TICK_MS))
+        return IDLE_TICK_MS
 
     def _warm_up(self) -> None:
         """A change was seen: a sync follows within the quiet window, so get DuckDB ready."""
@@ -256,15 +302,70 @@ class Daemon:
         self._do_sync(state)
         self._publish()
 
+    def _claim(self, paths: list[str] | None) -> list[str]:
+        """Paths a handed-over sync will commit: the daemon's own batches leave them to it.
+
+        A write command writes its file, then hands the sync over; with many at once
+        (a swarm of agents), its request can wait behind others longer than the quiet
+        window, and the daemon's own batch would commit the file first, in a commit that
+        does not name the agent. Claimed at once, the path waits for the request.
+        """
+        rel = [DELEGATION] if not paths else [self._rel(p) for p in paths]
+        with self._claim_guard:
+            self._requests += 1
+            for p in rel:
+                self._claims[p] = self._claims.get(p, 0) + 1
+        return rel
+
+    def _unclaim(self, rel: list[str]) -> None:
+        with self._claim_guard:
+            self._requests -= 1
+            for p in rel:
+                left = self._claims.get(p, 0) - 1
+                if left > 0:
+                    self._claims[p] = left
+                else:
+                    self._claims.pop(p, None)
+
+    def _rel(self, path: str) -> str:
+        try:
+            return Path(os.path.relpath(path, self.repo.root)).as_posix()
+        except ValueError:
+            return path
+
+    def _waiting_requests(self) -> int:
+        """Handed-over syncs in this process now: this one and those waiting for it."""
+        with self._claim_guard:
+            return self._requests
+
+    def _is_claimed(self, path: str) -> bool:
+        """For the daemon's own sync, as it reads each file: claimed since it began?"""
+        return not self._unclaimed([path])
+
+    def _unclaimed(self, queued: list[str]) -> list[str]:
+        """The queued paths no handed-over sync has claimed (nor a folder above them)."""
+        with self._claim_guard:
+            claims = list(self._claims)
+        if not claims:
+            return queued
+        return [p for p in queued if not any(p == c or p.startswith(c + "/") for c in claims)]
+
     def _do_sync(self, state: GitState) -> None:
         queued = sorted(self.queue)
-        if DELEGATION in self.queue or len(queued) > WHOLE_TREE_OVER:
-            paths = [str(self.repo.delegation)]
-        else:
-            paths = [str(self.repo.root / p) for p in queued]
         try:
             with self._sync_lock:
-                result = self._call_sync(paths)
+                # Decided under the lock: a write command's request that waited for it has
+                # claimed its paths by now (`_claim`), and they are left to it.
+                whole = DELEGATION in self.queue or len(queued) > WHOLE_TREE_OVER
+                mine = self._unclaimed([DELEGATION] if whole else queued)
+                if queued and (not mine or (whole and mine != [DELEGATION])):
+                    return  # claimed by handed-over syncs: they commit these, named
+                if whole:
+                    paths = [str(self.repo.delegation)]
+                else:
+                    queued = mine
+                    paths = [str(self.repo.root / p) for p in queued]
+                result = self._call_sync(paths, skip=self._is_claimed)
         except StorageFault as exc:
             self._faulted(state, exc)
             return
@@ -326,6 +427,7 @@ class Daemon:
         self,
         paths: list[str] | None,
         on_committed: Callable[[Any], None] | None = None,
+        skip: Callable[[str], bool] | None = None,
         **options: Any,
     ) -> Any:
         """The library's sync with this process's warm index (a test's fake as it is)."""
@@ -338,7 +440,9 @@ class Daemon:
 
             if self._warm is None:
                 self._warm = Warm(self.repo)
-            return Syncer(self.repo, self._warm).run(paths, SyncOptions(**options), on_committed)
+            syncer = Syncer(self.repo, self._warm)
+            syncer.skip = skip
+            return syncer.run(paths, SyncOptions(**options), on_committed)
         finally:
             if self._sinks is not None:
                 self._sinks.notify()  # committed and indexed: the sinks deliver, off this path
@@ -363,6 +467,7 @@ class Daemon:
                 answered.append(time.monotonic())
                 reply({"ok": True, "result": result.to_dict()})
 
+        claimed = self._claim(paths)
         try:
             if not self._sync_lock.acquire(timeout=timeout):
                 raise LockTimeout(
@@ -371,11 +476,17 @@ class Daemon:
                 )
             waited = time.monotonic() - started
             left = max(0.0, timeout - waited)
+            if self._waiting_requests() > 1:
+                # Others wait behind this one (a swarm of agents): commit, answer, and
+                # leave the DuckDB catch-up to the last of them, which takes every commit
+                # at once; until then a query catches up by itself.
+                options["index"] = False
             try:
                 result = self._call_sync(paths, on_committed=answer, lock_timeout=left, **options)
             finally:
                 self._sync_lock.release()
         except OrchsyncError as exc:
+            self._unclaim(claimed)
             logger.warning("handed-over sync failed: %s", exc)
             error = {
                 "type": type(exc).__name__,
@@ -386,6 +497,10 @@ class Daemon:
                 error["fault"] = {k: getattr(exc, k) for k in FAULT_PARTS}
             reply({"ok": False, "error": error})
             return
+        except BaseException:
+            self._unclaim(claimed)
+            raise
+        self._unclaim(claimed)
         answer(result)
         if result.commit:
             logger.info(
@@ -517,6 +632,21 @@ class _WarmingSource:
         if raw:
             self._on_change()
         return raw
+
+
+def _git_folders(repo: Repo) -> tuple[tuple[str, bool], ...]:
+    """git's folders whose changes the daemon must see at once: HEAD, the index, markers
+    and locks (the git dir, alone), packed refs, and the branches (with their subfolders)."""
+    common = repo.common_dir
+    folders = [(str(repo.git_dir), False)]
+    if common != repo.git_dir:
+        folders.append((str(common), False))
+    folders.append((str(common / "refs" / "heads"), True))
+    config = load_config(repo.root)
+    if config.target_ref and not config.target_ref.startswith("refs/heads/"):
+        top = config.target_ref.split("/")[:2]  # refs/orchsync/<branch>: its folder
+        folders.append((str(common.joinpath(*top)), True))
+    return tuple((f, below) for f, below in folders if os.path.isdir(f))
 
 
 def _changes(n: int) -> str:

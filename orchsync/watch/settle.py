@@ -164,8 +164,13 @@ class ChangeSource(Protocol):
     def close(self) -> None: ...
 
 
-def _rust_notify(path: str, force_polling: bool, poll_delay_ms: int) -> Any:
+def _rust_notify(
+    path: str, force_polling: bool, poll_delay_ms: int, also: tuple[tuple[str, bool], ...] = ()
+) -> Any:
     """A watcher of `path`'s tree that never enters a symbolically linked folder.
+
+    On Linux, inotify read directly (`orchsync.watch.inotify`): no wake-ups while idle.
+    Elsewhere, or to poll, watchfiles' Rust notify backend, as follows.
 
     notify's recursive watch follows links to folders when it starts (a link to `/` made
     it walk the whole file system for 7 s and take every inotify watch there is). So when
@@ -174,6 +179,10 @@ def _rust_notify(path: str, force_polling: bool, poll_delay_ms: int) -> Any:
     folder is added. A link made while watching is not followed by notify; a folder moved
     in that holds one is, once, before `NotifySource` switches to folder by folder.
     """
+    from orchsync.watch.inotify import InotifyWatch, available
+
+    if not force_polling and available():
+        return InotifyWatch(path, also)  # sleeps until an event comes; each folder alone
     from watchfiles._rust_notify import RustNotify
 
     folders = real_folders(path)
@@ -240,7 +249,8 @@ class NotifySource:
         poll_delay_ms: int = DEFAULT_POLL_DELAY_MS,
         step_ms: int = 20,
         group_ms: int = 100,
-        factory: Callable[[str, bool, int], Any] = _rust_notify,
+        factory: Callable[[str, bool, int], Any] | None = None,
+        also: tuple[tuple[str, bool], ...] = (),
     ) -> None:
         self.path = Path(path)
         self.poll_delay_ms = poll_delay_ms
@@ -256,7 +266,9 @@ class NotifySource:
             if force_polling
             else None
         )
-        self._factory = factory
+        # `also`: git's folders, watched to wake the daemon when git's state changes (only
+        # where the backend can: `wakes_on_git`); a test's factory is used as it is.
+        self._factory = factory or (lambda p, poll, delay: _rust_notify(p, poll, delay, also))
         self._notify: Any = None
         self._ident: tuple[int, int] | None = None
         self._rescan = False
@@ -291,6 +303,11 @@ class NotifySource:
         if self._notify is not None:
             self._notify.close()
             self._notify = None
+
+    @property
+    def wakes_on_git(self) -> bool:
+        """Whether changes to git's state (HEAD, refs, markers) come as events too."""
+        return bool(getattr(self._notify, "wakes_on_git", False))
 
     def _whole_folder(self) -> RawChanges:
         return {(int(Change.modified), str(self.path))}
@@ -342,10 +359,12 @@ class NotifySource:
         Either way, what changed while the watcher was re-opened is found by a rescan.
         """
         folders = getattr(self._notify, "folders", None)
+        tree = str(self.path)
         added = [
             p
             for change, p in raw
             if change == int(Change.added)
+            and _below(p, tree)  # not git's folders, watched alongside (`also`)
             and (folders is None or p not in folders)
             and _is_real_folder(p)
         ]
@@ -382,6 +401,10 @@ def _sleep(timeout_ms: int, stop_event: StopEvent | None) -> None:
         time.sleep(min(left, 0.2))
 
 
+def _below(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + os.sep)
+
+
 def _relative(
     root: Path, raw: RawChanges, watch_filter: Callable[[Change, str], bool] | None
 ) -> set[str]:
@@ -405,7 +428,7 @@ def settled_changes(
     debounce_ms: int = 300,
     max_latency_ms: int = 2000,
     stop_event: StopEvent | None = None,
-    tick_ms: int = 1000,
+    tick_ms: int | Callable[[], int] = 1000,
     step_ms: int = 50,
     force_polling: bool = False,
     watch_filter: Callable[[Change, str], bool] | None = None,
@@ -416,7 +439,9 @@ def settled_changes(
     """Yield sets of repo-relative paths under `root`/delegation/ whose changes have settled.
 
     An empty set is yielded at least every `tick_ms` while nothing is ready (like watchfiles'
-    `yield_on_timeout`), so the caller can check git's state. When `stop_event` is set (or the
+    `yield_on_timeout`), and at once when the source reports a change outside the tree
+    (git's state, see `NotifySource`), so the caller can check git's state; `tick_ms` may
+    be a function of no argument, asked before each wait. When `stop_event` is set (or the
     source stops), whatever is still pending is yielded once, then the generator returns.
     `source`, `clock` and `stat` are for tests: a scripted source and a fake clock make the
     loop deterministic. Without `source`, the delegation folder is watched with `NotifySource`.
@@ -433,15 +458,13 @@ def settled_changes(
         stat=stat or (lambda rel: stat_key(root / rel)),
     )
     last_yield = clock()
+    tree = str(root / DELEGATION)
     try:
         while stop_event is None or not stop_event.is_set():
             now = clock()
             due = settler.deadline()
-            wake = (
-                last_yield + tick_ms / 1000
-                if due is None
-                else min(due, last_yield + tick_ms / 1000)
-            )
+            tick = (tick_ms() if callable(tick_ms) else tick_ms) / 1000
+            wake = last_yield + tick if due is None else min(due, last_yield + tick)
             timeout = max(1, math.ceil((wake - now) * 1000 - 1e-6))
             raw = source.wait(timeout, stop_event)
             if raw is None:
@@ -450,7 +473,8 @@ def settled_changes(
             quiet = getattr(source, "quiet_ms", 0) / 1000  # of the wait that just returned
             settler.add(_relative(root, raw, keep), now, age=quiet)
             batch = settler.take(now)
-            if batch or now - last_yield >= tick_ms / 1000:
+            outside = any(not _below(p, tree) for _, p in raw)  # git's state changed
+            if batch or outside or now - last_yield >= tick:
                 last_yield = now
                 yield batch
         rest = settler.take(clock(), force=True)
