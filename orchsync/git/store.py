@@ -90,10 +90,10 @@ class GitStore:
         if self.target_ref_config:
             branch = (self.branch() or "refs/heads/detached").removeprefix("refs/heads/")
             return self.target_ref_config.replace("<branch>", branch).replace("{branch}", branch)
-        branch = self.branch()
-        if branch is None:
+        checked_out = self.branch()
+        if checked_out is None:
             raise SnapshotBlocked("HEAD is detached; check out a branch")
-        return branch
+        return checked_out
 
     def tip(self, ref: str | None = None) -> pygit2.Commit | None:
         name = ref or self.target_ref()
@@ -131,7 +131,7 @@ class GitStore:
         return str(obj.id), int(obj.filemode)  # type: ignore[attr-defined]
 
     def blob_bytes(self, oid: str) -> bytes:
-        return self.git[oid].data  # type: ignore[union-attr]
+        return self.git[oid].data  # type: ignore[union-attr, attr-defined]
 
     def list_blobs(
         self,
@@ -314,7 +314,7 @@ class GitStore:
         """pre-commit and commit-msg, as `git commit` would run them (only when asked)."""
         hooks = Path(self.git.path) / "hooks"
         try:
-            configured = self.git.config["core.hooksPath"]
+            configured = str(self.git.config["core.hooksPath"])
             hooks = (
                 (self.repo.root / configured) if not os.path.isabs(configured) else Path(configured)
             )
@@ -424,7 +424,7 @@ class GitStore:
                 and _recordable(self.repo.root, path, mode)
                 and _add_from_disk(index, path, blob_id, mode)
             ):
-                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob_id), mode))
+                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob_id), mode))  # type: ignore[arg-type]
             changed = True
         if changed:
             with self._writing("index"):
@@ -628,7 +628,7 @@ def _stat_adder(index: pygit2.Index) -> Any:
         name = ffi.new("char[]", os.fsencode(path))
         entry.path = name
         if C.git_index_add(pointer, entry) != 0:
-            index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob), mode))
+            index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob), mode))  # type: ignore[arg-type]
 
     return add
 

@@ -254,9 +254,9 @@ def find_version(
 
         target = _target(repo, key)
         if target.path:
-            found = read_at(repo.root, at or "HEAD", target.path)
-            if found is not None:
-                commit_id, data, mode = found
+            quick = read_at(repo.root, at or "HEAD", target.path)
+            if quick is not None:
+                commit_id, data, mode = quick
                 return target.path, data, commit_id, mode == LINK_MODE
     from orchsync.git.store import GitStore
 
@@ -268,6 +268,7 @@ def find_version(
     if not key:
         raise UsageError("name an entity (T:x, S:x, a path) or give --hash")
     commit = store.git.get(resolve_ref(repo, at or "HEAD", contents=False, store=store).commit)
+    assert commit is not None  # resolve_ref names a commit of this repository
     target = _target(repo, key)
     found = _path_in_tree(store, commit.tree, target)
     if found is None:

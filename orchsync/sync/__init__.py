@@ -673,13 +673,14 @@ def _collect(
                 continue
             if st is not None and not is_noise_path(p):
                 on_disk.append(p)
-            entry = store.blob_entry(tree, p)  # type: ignore[arg-type]
-            if entry is not None:
-                in_tree[p] = entry[0]
-                if entry[1] == LINK_MODE:
+            blob_entry = store.blob_entry(tree, p)  # type: ignore[arg-type]
+            if blob_entry is not None:
+                in_tree[p] = blob_entry[0]
+                if blob_entry[1] == LINK_MODE:
                     links.add(p)
             else:
-                in_tree.update(store.list_blobs(tree, p, links))  # a folder that was deleted
+                # a folder that was deleted
+                in_tree.update(store.list_blobs(tree, p, links))  # type: ignore[arg-type]
     changes: dict[str, _Change] = {}
     present: set[str] = set()
     with Reader(repo.root) as reader:

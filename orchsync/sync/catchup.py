@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from orchsync.config import Config
 from orchsync.events import Event
@@ -35,6 +35,9 @@ from orchsync.sync.parsecache import (
     load_parsed,
     store_key,
 )
+
+if TYPE_CHECKING:
+    import pygit2
 
 __all__ = ["CatchUp", "ParseCache", "catch_up", "entity_row", "index_from_files", "index_for"]
 
@@ -75,8 +78,9 @@ def catch_up(
     """
     index = index or index_for(repo)
     cache = cache or ParseCache(store)
-    if at is not None:
-        ref, tip_commit = f"at:{at}", store.git[at]
+    tip_commit: pygit2.Commit | None
+    if at is not None:  # a commit id (`query.reader.index_at` resolved it)
+        ref, tip_commit = f"at:{at}", cast("pygit2.Commit", store.git[at])
     else:
         ref = store.target_ref()
         tip_commit = store.tip(ref)

@@ -233,10 +233,10 @@ class _Replay:
             parsed = load_parsed(data)
             self.cache.put(*version[:2], parsed, version[2])
             return parsed
-        parsed = self.cache.get(*version)
-        if parsed is not None:
-            self.stored.add(key, dump_parsed(parsed))
-        return parsed
+        fresh = self.cache.get(*version)
+        if fresh is not None:
+            self.stored.add(key, dump_parsed(fresh))
+        return fresh
 
     def commit(self, cc: CommitChanges, *, last: bool) -> None:
         items = sorted(cc.changes.items())
