@@ -239,13 +239,14 @@ def test_a_reader_never_deletes_an_index_file_a_writer_is_writing(example_repo, 
 
     from orchsync import query
     from orchsync.lock import repo_lock
+    from orchsync.query import reader as query_reader
     from orchsync.repo import find_repo
     from orchsync.sync import sync
 
     repo = find_repo(example_repo)
     sync(repo)
     good = repo.index_path.read_bytes()
-    monkeypatch.setattr(query, "RUNNING_SYNC_WAIT", 0.2)  # the reader gives up on it at once
+    monkeypatch.setattr(query_reader, "RUNNING_SYNC_WAIT", 0.2)  # the reader gives up on it at once
     counted: list[int] = []
 
     def read() -> None:
