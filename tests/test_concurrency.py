@@ -235,17 +235,19 @@ def test_a_reader_never_deletes_an_index_file_a_writer_is_writing(example_repo, 
     for the running sync must wait for the lock before it calls the file corrupt, or it
     deletes the file under the writer (readers racing a first sync did, now and then).
     """
+    import importlib
     import threading
 
     from orchsync import query
     from orchsync.lock import repo_lock
-    from orchsync.query import reader as query_reader
     from orchsync.repo import find_repo
     from orchsync.sync import sync
 
     repo = find_repo(example_repo)
     sync(repo)
     good = repo.index_path.read_bytes()
+    # the module, not the function of the same name the package re-exports
+    query_reader = importlib.import_module("orchsync.query.reader")
     monkeypatch.setattr(query_reader, "RUNNING_SYNC_WAIT", 0.2)  # the reader gives up on it at once
     counted: list[int] = []
 
