@@ -88,11 +88,15 @@ class Figure:
         if not self.samples:
             return f"| {self.name} | – | – | – | – | – | {self._target()} | {self.note} |"
         mark = {None: "", True: " ✅", False: " ❌"}[self.met()]
+        # the mark sits on the value judged: a ratio's low end (p5, nearest rank: the min
+        # below 40 samples) sits in the min column
+        low_end = self.higher_is_better and self.judged == "p95"
         med = f"{_num(self.median)}{mark if self.judged == 'median' else ''}"
-        p95 = f"{_num(self.p95)}{mark if self.judged == 'p95' else ''}"
+        p95 = f"{_num(self.p95)}{mark if self.judged == 'p95' and not low_end else ''}"
+        low = f"{_num(min(self.samples))}{mark if low_end else ''}"
         cpu = f"{statistics.median(self.cpu):.0f}" if self.cpu else "–"
         return (
-            f"| {self.name} | {med} | {p95} | {_num(min(self.samples))} | "
+            f"| {self.name} | {med} | {p95} | {low} | "
             f"{_num(max(self.samples))} | {cpu} | {self._target()} | {self.note} |"
         )
 

@@ -85,7 +85,13 @@ def _tasks(root: Path, n: int) -> list[str]:
 
 
 async def _agent(
-    root: Path, name: str, task: str, writes: int, result: SwarmResult, made: list[dict]
+    root: Path,
+    name: str,
+    task: str,
+    writes: int,
+    result: SwarmResult,
+    made: list[dict],
+    first: int = 0,
 ) -> None:
     from mcp.client.session import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -106,7 +112,7 @@ async def _agent(
             for n in range(writes):
                 if n % 2 == 0:
                     tool = "orchestration_task_status_update"
-                    args: dict[str, Any] = {"task": task, "status": STATUSES[(n // 2) % 4]}
+                    args: dict[str, Any] = {"task": task, "status": STATUSES[(first + n // 2) % 4]}
                 else:
                     tool = "orchestration_session_note"
                     args = {"text": f"{name} note {n}", "target": f"T:{task}"}
@@ -159,7 +165,8 @@ def run_swarm(root: Path, agents: int = 20, writes: int = 25) -> SwarmResult:
     async def main() -> None:
         async with anyio.create_task_group() as group:
             for i, task in enumerate(tasks, 1):
-                group.start_soon(_agent, root, f"agent-{i:02d}", task, writes, result, made)
+                first = _first_change(root, task)
+                group.start_soon(_agent, root, f"agent-{i:02d}", task, writes, result, made, first)
 
     start = time.perf_counter()
     try:
@@ -171,6 +178,15 @@ def run_swarm(root: Path, agents: int = 20, writes: int = 25) -> SwarmResult:
             own.wait(60)
     _check(root, before, tasks, made, result)
     return result
+
+
+def _first_change(root: Path, task: str) -> int:
+    """Where in STATUSES an agent starts so that its first status write changes the task
+    (an earlier run on the same corpus may have left it in STATUSES[0]): every write is
+    then a change that owes a commit, and a write answered without one is lost."""
+    path = next((root / "delegation/sprints").glob(f"*/{task}/TASK.md"))
+    current = path.read_text(encoding="utf-8")
+    return 1 if f"\nstatus: {STATUSES[0]}\n" in current else 0
 
 
 def _head(root: Path) -> str:

@@ -190,9 +190,9 @@ def _write(
         batch.events.extend(rows)
         batch.meta.update(journal_meta)
     index.apply(con, batch)
-    if plan.rebuild:
+    if plan.rebuild:  # a live batch leaves the archive (and so the views) as they were
         index.drop_archived(con)
-    index.refresh_views(con)
+        index.refresh_views(con)
 
 
 def _replay(
