@@ -10,12 +10,14 @@ orchsync, and the packages it may import. Reading it top to bottom is reading th
       -> query (the read side) -> context (AGENT INIT) -> pm (writes) -> watch (the daemon loop)
       -> faces: cli, mcp, board (none imports another; each is a thin face over the library)
 
-Three rules are checked, each by a function that the last tests also run on a made-up package,
+Four rules are checked, each by a function that the last tests also run on a made-up package,
 to show that it does fail:
 
 - no import circle between modules (lazy imports inside functions count too);
 - every import between packages follows `MAY_IMPORT`;
-- the CLI entry point imports nothing heavy at module level, so `orchsync --help` stays fast.
+- the CLI entry point imports nothing heavy at module level, so `orchsync --help` stays fast;
+- each third-party library is imported by the packages `LIBRARIES` names only (DuckDB by the
+  index, git by the stores and writers, the web stack by the board, ...).
 """
 
 from __future__ import annotations
@@ -81,6 +83,31 @@ HEAVY = {
     "playwright",
     "frontmatter",
     "ruamel",
+}
+
+
+# third-party library -> the packages that may import it (lazily or not). A library that is
+# not listed is refused: adding a dependency means deciding which stage it belongs to.
+LIBRARIES: dict[str, set[str]] = {
+    "duckdb": {"index"},  # everyone else goes through index.duck (and the index's API)
+    "_duckdb": {"index"},
+    "pygit2": {"git", "sync", "query", "pm", "mcp"},  # the stores, and their error types
+    "ruamel": {"git"},  # the merge driver's round-trip YAML
+    "yaml": {"parse", "pm"},
+    "frontmatter": {"pm"},
+    "jsonschema": {"parse"},
+    "watchfiles": {"watch"},
+    "click": {"cli"},
+    "jinja2": {"pm", "board"},  # templates; the board's pages
+    "markdown_it": {"board"},
+    "starlette": {"board"},
+    "sse_starlette": {"board"},
+    "uvicorn": {"board"},
+    "mcp": {"mcp"},
+    "mcp_types": {"mcp"},
+    "anyio": {"mcp"},
+    "pydantic": {"mcp"},
+    "opentelemetry": {"sinks"},
 }
 
 
@@ -212,6 +239,30 @@ def boundary_violations(
     return sorted(set(out))
 
 
+def library_violations(root: Path, libraries: Mapping[str, set[str]]) -> list[str]:
+    """Third-party imports (anything not of the standard library or the package itself) made
+    by a package the table does not name for that library."""
+    import sys
+
+    top = root.name
+    out = []
+    for name, path in modules(root).items():
+        package = package_of(name)
+        for node, _lazy in _walk(ast.parse(path.read_text(encoding="utf-8")).body, False):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                assert isinstance(node, ast.ImportFrom)
+                names = [] if node.level else [node.module or ""]
+            for imported in names:
+                first = imported.split(".")[0]
+                if first in (top, "__future__") or first in sys.stdlib_module_names:
+                    continue
+                if package not in libraries.get(first, set()):
+                    out.append(f"{name}:{node.lineno} imports {imported} ({package} may not)")
+    return sorted(out)
+
+
 def heavy_at_start(root: Path, entry: str, heavy: set[str]) -> list[str]:
     """Heavy modules that importing `entry` pulls in at module level, with the chain."""
     mods = modules(root)
@@ -270,6 +321,10 @@ def test_the_table_covers_every_package_and_nothing_else() -> None:
 
 def test_the_cli_entry_point_imports_nothing_heavy_at_start_up() -> None:
     assert heavy_at_start(PACKAGE, "orchsync.cli", HEAVY) == []
+
+
+def test_each_library_is_imported_where_the_table_says_only() -> None:
+    assert library_violations(PACKAGE, LIBRARIES) == []
 
 
 def test_the_package_root_holds_packages_and_a_few_basics() -> None:
@@ -341,4 +396,19 @@ def test_a_heavy_import_reached_at_start_up_is_reported(tmp_path: Path) -> None:
     )
     assert heavy_at_start(root, "pkg.cli", {"duckdb", "pygit2", "jinja2"}) == [
         "pkg.cli -> pkg.query -> duckdb"
+    ]
+
+
+def test_a_library_imported_outside_its_packages_is_reported(tmp_path: Path) -> None:
+    root = _package(
+        tmp_path,
+        {
+            "index/__init__.py": "import duckdb\n",
+            "parse/__init__.py": "import os\n\ndef f():\n    import duckdb.typing\n",
+            "cli/__init__.py": "import click\nimport leftpad\n",
+        },
+    )
+    assert library_violations(root, {"duckdb": {"index"}, "click": {"cli"}}) == [
+        "pkg.cli:2 imports leftpad (cli may not)",
+        "pkg.parse:4 imports duckdb.typing (parse may not)",
     ]

@@ -460,6 +460,18 @@ def test_tasks_filters(orchsync, board, args, expected):
     assert task_codes(result) == expected
 
 
+def test_an_invalid_task_is_never_offered_as_ready_work(orchsync, board):
+    """A pending task whose file is invalid (here a priority outside the schema) is listed,
+    but not as ready: an agent would start from what the file does not say right."""
+    new_task(board, "g", "s2", priority="P9")
+    commit_at(board, "a bad priority", "2025-10-15T09:00:00Z")
+
+    assert "g" in task_codes(orchsync(board, "tasks", "--json"))
+    assert task_codes(orchsync(board, "tasks", "--ready", "--json")) == ["b", "e"]
+    shown = json.loads(orchsync(board, "task", "show", "T:g", "--json").stdout)
+    assert shown["ready"] is False
+
+
 def test_tasks_as_a_table(orchsync, board):
     result = orchsync(board, "tasks", "--sprint", "s1")
 

@@ -108,7 +108,11 @@ def sync(
             if dry_run
             else f"committed {result.commit[:12] if result.commit else ''}"
         )
-        click.echo(f"{verb}: {result.subject} ({plural(len(result.files), 'file')})")
+        subject = result.subject or ""
+        count = plural(len(result.files), "file")
+        if not subject.startswith(f"orchsync: {count}"):  # a batch's subject counts them
+            subject += f" ({count})"
+        click.echo(f"{verb}: {subject}")
         for parsed in result.invalid:
             for d in parsed.diagnostics:
                 click.echo(f"invalid: {d}", err=True)

@@ -5,7 +5,7 @@
     ctx.to_markdown()   # paste into an LLM context
     ctx.to_json()       # schemas/agent_init.json
 
-Modules: `model` (request, context, deps), `broker` (assembly from the index), `refs`
+Modules: `types` (request, context, deps), `broker` (assembly from the index), `refs`
 (reference docs), `budget` (trimming), `render` (Markdown), `cache` (on-disk cache that a
 hit validates without DuckDB or pygit2), `record` (journal events), `service` (the whole).
 Importing this package imports none of DuckDB, pygit2 or jinja2.

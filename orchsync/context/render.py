@@ -232,7 +232,8 @@ def _agent(agent: dict[str, Any]) -> str:
 
 def _task(task: dict[str, Any]) -> str:
     text = f"## Task: {task['title']}\n\n"
-    bits = [f"**Code:** `{task['code']}`", f"**Status:** {task['status']}"]
+    # an invalid file (a link, no front matter) has no status: say so rather than "None"
+    bits = [f"**Code:** `{task['code']}`", f"**Status:** {task['status'] or 'unknown'}"]
     if task.get("priority"):
         bits.append(f"**Priority:** {task['priority']}")
     if task.get("agent"):

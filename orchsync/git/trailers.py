@@ -172,11 +172,14 @@ def _subject(pairs: list[FilePair], events: list[Event]) -> str:
             return f"{e_status.entity_type} {_quoted(e_status.entity_code or '')}: {moved}"
         if first is not None:
             verb = first.event_type.removeprefix(PREFIX).split(".", 1)[1].replace("_", " ")
-            if first.event_type.endswith(".updated"):
-                verb += f" ({', '.join(sorted(first.payload.get('changes', {})))})"
+            changed = sorted(first.payload.get("changes", {}))
+            if first.event_type.endswith(".updated") and changed:
+                verb += f" ({', '.join(changed)})"
             if first.event_type.endswith(".moved"):
                 verb = f"moved to {_quoted(first.payload['to_path'].rsplit('/', 2)[0])}"
-            return f"{first.entity_type} {_quoted(first.entity_code or '')}: {verb}"
+            # an entity without a code (the config) is named by its file
+            name = _quoted(first.entity_code or pairs[0].path)
+            return f"{first.entity_type} {name}: {verb}"
         pair = pairs[0]
         return f"file {_quoted(pair.path)}: {'deleted' if pair.new is None else 'synced'}"
     counts = Counter(e.event_type.removeprefix(PREFIX) for e in notable)

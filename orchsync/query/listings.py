@@ -66,7 +66,7 @@ def tasks(
     ready: bool = False,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Tasks with filters; `ready` = pending tasks whose dependencies are all completed.
+    """Tasks with filters; `ready` = valid pending tasks whose dependencies are all completed.
 
     A status or priority outside the schema's is a UsageError; a sprint or agent that no task
     and no file names is an UnknownEntity listing the ones there are (checked only when no
@@ -87,7 +87,9 @@ def tasks(
             where.append(f"t.{column} = ?")
             params.append(value)
     if ready:
-        where.append("t.status = 'pending' AND t.code NOT IN (SELECT code FROM waiting)")
+        where.append(
+            "t.valid AND t.status = 'pending' AND t.code NOT IN (SELECT code FROM waiting)"
+        )
     sql = (
         (_READY_CTE if ready else "")
         + """
@@ -178,9 +180,16 @@ def tasks_by_code(
 
 
 def readiness(
-    status: str | None, depends_on: Iterable[str], known: Mapping[str, Mapping[str, Any]]
+    status: str | None,
+    depends_on: Iterable[str],
+    known: Mapping[str, Mapping[str, Any]],
+    *,
+    valid: bool = True,
 ) -> dict[str, Any]:
-    """Whether a task is ready: pending, and every dependency a known, completed task.
+    """Whether a task is ready: valid, pending, and every dependency a known, completed task.
+
+    An invalid file (a refused code, a bad field, a link) is never offered as work: an agent
+    would start from what the file does not say right.
 
     The one rule, in Python (`known` from `tasks_by_code`); `tasks(ready=True)` says the same
     in SQL (`_READY_CTE`), and a test holds the two equal. Returns the dependencies (code,
@@ -203,7 +212,7 @@ def readiness(
     return {
         "dependencies": deps,
         "waiting_on": waiting,
-        "ready": status == "pending" and not waiting,
+        "ready": valid and status == "pending" and not waiting,
     }
 
 
@@ -241,7 +250,7 @@ def task_cards(con: duckdb.DuckDBPyConnection, sprint: str) -> list[dict[str, An
         r["depends_on"] = list(r["depends_on"] or [])
         r["labels"] = _json_list(r["labels"])
         r["diagnostics"] = _json_list(found.get(r["path"]))
-        r |= readiness(r["status"], r["depends_on"], known)
+        r |= readiness(r["status"], r["depends_on"], known, valid=bool(r["valid"]))
     return rows
 
 

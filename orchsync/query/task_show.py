@@ -36,7 +36,7 @@ def show_task(repo: Repo, task: str) -> dict[str, Any]:
     agent_path = path.rsplit("/", 1)[0] + "/AGENT.yml"
     agent_file = read_parsed(repo.root, agent_path)
     with query.reader(repo) as con:
-        ready = query.readiness(status, deps, query.tasks_by_code(con, deps))
+        ready = query.readiness(status, deps, query.tasks_by_code(con, deps), valid=parsed.valid)
         dependents = query.dependents(con, code)
         history = query.events(con, entity=f"T:{code}", limit=20, newest_first=True)
     fields = entity.fields() if entity is not None else {}

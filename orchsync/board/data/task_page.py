@@ -56,7 +56,9 @@ def task(repo: Repo, code: str) -> dict[str, Any]:
             )
         ]
         dependents = [r["code"] for r in query.dependents(con, code)]
-        ready = query.readiness(fields.get("status"), deps, query.tasks_by_code(con, deps))
+        ready = query.readiness(
+            fields.get("status"), deps, query.tasks_by_code(con, deps), valid=parsed.valid
+        )
         profiles = [a["name"] for a in query.agents(con)["agents"] if a["profile"]]
     history = [v.to_dict() for v in reversed(entity_versions(repo, f"T:{code}"))]
     metadata = fields.get("metadata") or {}
