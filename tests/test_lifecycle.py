@@ -175,6 +175,34 @@ def test_task_edit_changes_only_the_asked_values_in_one_commit(orchsync, example
     assert clean(example_repo)
 
 
+def test_a_new_title_renames_the_heading_that_said_the_old_one(orchsync, example_repo):
+    path = task_path("cache-eviction")
+    orchsync(example_repo, "task", "create", "--sprint", SPRINT, "--title", "Cache eviction")
+    assert "\n# Cache eviction\n" in (example_repo / path).read_text()
+
+    assert (
+        orchsync(example_repo, "task", "edit", "cache-eviction", "--title", "LRU cache").exit_code
+        == 0
+    )
+
+    assert diff_lines(example_repo, path) == [
+        "-title: Cache eviction",
+        "+title: LRU cache",
+        "-# Cache eviction",
+        "+# LRU cache",
+    ]
+
+
+def test_a_heading_rewritten_by_hand_is_left_alone(orchsync, example_repo):
+    # phase-5's heading ("PM command tools") is not its title: a person chose it
+    orchsync(example_repo, "task", "edit", "phase-5", "--title", "PM tools")
+
+    assert diff_lines(example_repo, P5) == [
+        "-title: PM command tools - ADRs, bug reports and status updates",
+        "+title: PM tools",
+    ]
+
+
 def test_task_edit_refuses_bad_checklist_items_and_stale_hashes(orchsync, example_repo):
     assert refused(orchsync, example_repo, "task", "edit", "phase-5", "--check", "objectives") == (
         "--check 'objectives': expected SECTION:N, e.g. objectives:2 (N from 1; sections: "

@@ -36,6 +36,7 @@ from orchsync.pm.common import (
 from orchsync.pm.frontmatter_edit import (
     get_list,
     has_field,
+    retitle_heading,
     set_field,
     set_list,
     tick_list_item,
@@ -112,6 +113,8 @@ def edit_task(
         expect["title"] = value
         if value != entity.title or not has_field(new, "title", path=path):
             new = set_field(new, "title", value, path=path, after=None)
+            if entity.title:
+                new = retitle_heading(new, entity.title, value, path=path)
             changed.append("title")
     if priority is not None:
         value = valid_choice(priority, PRIORITIES, "priority")

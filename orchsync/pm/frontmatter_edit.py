@@ -23,6 +23,7 @@ __all__ = [
     "get_field",
     "get_list",
     "has_field",
+    "retitle_heading",
     "set_field",
     "set_list",
     "tick_list_item",
@@ -453,6 +454,33 @@ def tick_list_item(raw: bytes, key: str, index: int, done: bool, *, path: str = 
     line = " " * indent + f"done: {word}" + doc.eol
     lead = "" if text[at - 1] == "\n" else doc.eol
     return doc.encode(text[:at] + lead + line + text[at:])
+
+
+def retitle_heading(raw: bytes, old: str, new: str, *, path: str = "file") -> bytes:
+    """The body's first heading renamed from `old` to `new`, when it says `old` (a title
+    change must not leave `# Old title` above the text); else `raw` unchanged.
+
+    Only the first heading outside code fences counts, and only when its text is exactly the
+    old title: a heading someone rewrote by hand is theirs.
+    """
+    doc = _split(raw, path, False)
+    text = doc.text
+    pos = doc.body_start
+    fenced = False
+    while pos < len(text):
+        end = text.find("\n", pos)
+        line_end = len(text) if end < 0 else end + 1
+        line = text[pos:line_end].rstrip("\r\n")
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            m = _HEADING.match(line)
+            if m is None or m.group(2) != old:
+                return raw
+            renamed = f"{m.group(1)} {new}"
+            return doc.encode(text[:pos] + renamed + text[pos + len(line) :])
+        pos = line_end
+    return raw
 
 
 def tick_section_item(
