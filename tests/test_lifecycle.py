@@ -187,7 +187,7 @@ def test_a_new_title_renames_the_heading_that_said_the_old_one(orchsync, example
 
     assert diff_lines(example_repo, path) == [
         "-title: Cache eviction",
-        "+title: LRU cache",
+        '+title: "LRU cache"',
         "-# Cache eviction",
         "+# LRU cache",
     ]
@@ -199,7 +199,7 @@ def test_a_heading_rewritten_by_hand_is_left_alone(orchsync, example_repo):
 
     assert diff_lines(example_repo, P5) == [
         "-title: PM command tools - ADRs, bug reports and status updates",
-        "+title: PM tools",
+        '+title: "PM tools"',
     ]
 
 
