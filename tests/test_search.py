@@ -310,6 +310,27 @@ def test_terms_follow_edits_moves_and_deletes_and_a_rebuild_reproduces_them(orch
         assert rebuilt["term_docs"] == live["term_docs"], args
 
 
+def test_a_rebuild_in_chunks_gives_the_same_terms_in_term_order(orchsync, board, monkeypatch):
+    """A rebuild tokenises a bounded number of files at a time (100,000 tasks at once do not
+    fit in its memory limit), then sorts the table by term as a single pass leaves it."""
+    import duckdb
+
+    from orchsync.index import terms
+
+    live = dump_index(board)
+    monkeypatch.setattr(terms, "REBUILD_CHUNK", 3)  # the board's files in several chunks
+    for index in (board / ".git/orchsync").glob("index.duckdb*"):
+        index.unlink()
+    assert orchsync(board, "reindex", "--from-files").exit_code == 0
+
+    assert dump_index(board)["terms"] == live["terms"]
+    assert dump_index(board)["term_docs"] == live["term_docs"]
+    path = board / ".git/orchsync/index.duckdb"
+    with duckdb.connect(str(path), read_only=True) as con:
+        stored = [r[0] for r in con.execute("SELECT term FROM terms").fetchall()]
+    assert stored == sorted(stored)
+
+
 def test_search_works_before_the_first_sync_catches_the_index_up(orchsync, empty_repo):
     for path, text in BOARD.items():
         write(empty_repo, path, text)

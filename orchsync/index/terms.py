@@ -173,15 +173,33 @@ def refresh(con: Any, kinds: Iterable[str] | None = None) -> None:
     con.execute("DROP TABLE old_docs")
 
 
-def rebuild(con: Any) -> None:
+REBUILD_CHUNK = 30_000  # files whose documents a rebuild tokenises at once
+
+
+def rebuild(con: Any, chunk: int | None = None) -> None:
     """Every term row again from the entity tables, for a rebuild whose rows were bulk
-    loaded (`RowSink`) rather than applied as a batch of touched paths."""
+    loaded (`RowSink`) rather than applied as a batch of touched paths.
+
+    A rebuild runs under a memory limit (`sync.rebuild.DUCKDB_MEMORY`), and tokenising
+    100,000 tasks at once does not fit in it: the documents are tokenised `chunk` files at a
+    time, and the table is then put in term order as a whole (an external sort, which DuckDB
+    spills to disk), as `refresh` keeps it for lookups that prune row groups.
+    """
+    chunk = chunk or REBUILD_CHUNK
     con.execute("DELETE FROM terms")
     con.execute("DELETE FROM term_docs")
-    con.execute("CREATE TEMP TABLE touched AS SELECT path FROM files")
-    before(con)
-    refresh(con)
-    con.execute("DROP TABLE touched")
+    paths = [row[0] for row in con.execute("SELECT path FROM files ORDER BY path").fetchall()]
+    parts = [paths[i : i + chunk] for i in range(0, len(paths), chunk)] or [[]]
+    for part in parts:
+        con.execute("CREATE TEMP TABLE touched AS SELECT unnest(?::VARCHAR[]) AS path", [part])
+        before(con)
+        refresh(con)
+        con.execute("DROP TABLE touched")
+    if len(parts) > 1:
+        con.execute("CREATE TEMP TABLE sorted_terms AS SELECT * FROM terms ORDER BY term, doc")
+        con.execute("DELETE FROM terms")
+        con.execute("INSERT INTO terms SELECT * FROM sorted_terms")
+        con.execute("DROP TABLE sorted_terms")
 
 
 def _select(kind: str, table: str, *texts: str) -> str:
