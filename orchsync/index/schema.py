@@ -7,7 +7,7 @@ Bump SCHEMA_VERSION on any change: an index of another version is rebuilt, never
 
 from __future__ import annotations
 
-__all__ = ["ENTITY_TABLES", "PATH_TABLES", "SCHEMA_VERSION", "TABLES", "create_sql", "views_sql"]
+__all__ = ["ENTITY_TABLES", "SCHEMA_VERSION", "TABLES", "create_sql", "views_sql"]
 
 SCHEMA_VERSION = 4
 
@@ -174,10 +174,6 @@ ENTITY_TABLES = {
     "bug": "bugs",
     "session": "sessions",
 }
-
-# Tables whose rows belong to one file (`file_path`): replaced whenever the file is touched
-# (`terms` follows its term_docs rows: index/terms.py).
-PATH_TABLES = (*ENTITY_TABLES.values(), "term_docs")
 
 _KEYS = {"files": "path", "events": "id"}
 
