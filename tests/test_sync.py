@@ -418,6 +418,37 @@ def test_an_index_lock_released_during_the_wait_lets_the_sync_go_on(example_repo
     assert git(example_repo, "status", "--porcelain") == ""
 
 
+def test_a_git_command_taking_the_index_between_read_and_write_is_waited_for_and_kept(
+    example_repo, monkeypatch
+):
+    """An editor's `git status` (or a `git add`) takes index.lock for a moment, perhaps
+    right between the sync's read of the index and its write: the sync waits, reads the
+    index again and redoes its update on top, so what the other command wrote is kept."""
+    from orchsync.git.store import GitStore
+
+    other = "delegation/sprints/orchestration-api-v2/SPRINT.md"
+    write(example_repo, other, (example_repo / other).read_text() + "\nstaged by hand\n")
+    update = GitStore._update_entries
+    raced: list[bool] = []
+
+    def racing(self, index, *args):
+        if not raced:
+            raced.append(True)
+            git(example_repo, "add", other)  # the other command's write...
+            lock = write(example_repo, ".git/index.lock", b"")  # ...and its lock, held a bit
+            threading.Timer(0.3, lock.unlink).start()
+        return update(self, index, *args)
+
+    monkeypatch.setattr(GitStore, "_update_entries", racing)
+    set_status(example_repo, PHASE3, "in_progress")
+
+    result = sync(find_repo(example_repo), [PHASE3])
+
+    assert raced and result.commit == head(example_repo)
+    assert git(example_repo, "diff", "--cached", "--name-only") == f"{other}\n"
+    assert git(example_repo, "status", "--porcelain") == f"M  {other}\n"
+
+
 def test_an_unborn_branch_waits_for_orchsync_init_which_makes_the_first_commit(orchsync, tmp_path):
     repo = init_repo(tmp_path / "fresh")
     new_task(repo, "t-1", sprint="s1")

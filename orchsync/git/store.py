@@ -32,6 +32,7 @@ from orchsync.repo import Repo
 __all__ = ["GitStore", "Snapshot", "commit_time_iso", "open_git"]
 
 INDEX_LOCK_WAIT = 5.0
+INDEX_WRITE_ATTEMPTS = 5  # an index write that lost the race for index.lock, tried again
 BULK_MIN = 256  # objects at once above which they go into one pack (`orchsync.git.pack`)
 
 
@@ -375,18 +376,28 @@ class GitStore:
         paths whose entries may take it as theirs (a first snapshot of 20,000 files would
         otherwise have libgit2 read and hash every one of them again).
         """
-        self.wait_for_index_lock()
         index = (git or self.git).index
-        index.read(False)
-        try:
-            self._update_entries(index, committed, old_blobs, disk_hashes, stats or {})
-        except BaseException:
-            # Drop what was changed in memory and not written: an index kept read between
-            # syncs (the daemon's) would otherwise take it for what is on disk, and read
-            # the old entries as the user's staged work.
-            with suppress(Exception):
-                index.read(True)
-            raise
+        for attempt in range(INDEX_WRITE_ATTEMPTS):
+            self.wait_for_index_lock()
+            index.read(False)
+            try:
+                self._update_entries(index, committed, old_blobs, disk_hashes, stats or {})
+                return
+            except IndexLockRace:
+                # A git command (an editor's `git status` refreshing stat data, most often)
+                # took index.lock between our read and our write: read its index again and
+                # redo the update on top of it, so nothing it wrote (a `git add`) is undone.
+                with suppress(Exception):
+                    index.read(True)
+                if attempt + 1 == INDEX_WRITE_ATTEMPTS:
+                    raise
+            except BaseException:
+                # Drop what was changed in memory and not written: an index kept read between
+                # syncs (the daemon's) would otherwise take it for what is on disk, and read
+                # the old entries as the user's staged work.
+                with suppress(Exception):
+                    index.read(True)
+                raise
 
     def _update_entries(
         self,
@@ -433,7 +444,7 @@ class GitStore:
                 except pygit2.GitError as exc:
                     if not (self.repo.git_dir / "index.lock").exists():
                         raise  # no lock in the way: a storage fault (or a bug to show)
-                    raise LockTimeout(
+                    raise IndexLockRace(
                         f"could not update the git index: {self.repo.git_dir / 'index.lock'} "
                         "appeared (another git process)"
                     ) from exc
@@ -485,6 +496,12 @@ _CYCLIC = ("branches", "references", "remotes", "submodules")
 
 class RefMoved(Exception):
     """The target ref moved between reading it and updating it."""
+
+
+class IndexLockRace(LockTimeout):
+    """index.lock was taken by another git process between reading the index and writing
+    it; after `INDEX_WRITE_ATTEMPTS` of those in a row it reaches the caller as a
+    LockTimeout (the daemon retries, a command says the index update waits)."""
 
 
 def _build_tree(
