@@ -217,7 +217,11 @@ def _check(
     for write in made:
         commit = write["result"].get("commit")
         if not commit:
-            result.lost.append(f"{write['agent']} {write['tool']}: no commit")
+            # its bytes are checked below (status, notes); here, whose commit holds them
+            said = write["result"].get("blocked") or write["result"].get("message") or ""
+            result.misattributed.append(
+                f"{write['agent']} {write['tool']}: answered without a commit of its own ({said})"
+            )
         elif write["agent"] not in agents_of.get(commit, set()):
             result.misattributed.append(f"{commit[:12]} ({write['agent']})")
     for i, task in enumerate(tasks, 1):
