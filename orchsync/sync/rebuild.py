@@ -148,7 +148,10 @@ def rebuild_from_history(
                     cc.changes = {}  # replayed: a first commit's 200,000 paths go now
                     if progress:
                         progress(n, len(commits))
-                sink.flush()
+                # the rows loaded so far, and their search terms, before the final batch:
+                # its apply re-derives the terms of the paths it touches, and its meta
+                # marks the index current (as `index_from_files` orders it)
+                sink.close()
                 batch = Batch(
                     meta={
                         "ref": ref,
@@ -161,7 +164,6 @@ def rebuild_from_history(
                     batch.events.extend(journal[0])
                     batch.meta.update(journal[1])
                 index.apply(con, batch)
-                sink.close()
                 index.drop_archived(con)
                 index.refresh_views(con)
         finally:
