@@ -696,7 +696,7 @@ def bench_board(info: CorpusInfo, runs: int) -> list[Figure]:
     TestClient: the biggest sprint's board (HTML and JSON) and the activity page (200 events)."""
     from starlette.testclient import TestClient
 
-    from orchsync.board.app import create_app
+    from orchsync.faces.board.app import create_app
     from orchsync.repo import find_repo
 
     port = 8765

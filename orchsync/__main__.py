@@ -1,3 +1,3 @@
-from orchsync.cli import main
+from orchsync.faces.cli import main
 
 main()

@@ -221,7 +221,7 @@ def dump_index(repo: Path) -> dict[str, list[tuple[object, ...]]]:
 @pytest.fixture
 def orchsync(runner):
     """`orchsync(repo, "sync", ...)`: run the CLI on a repository, exceptions not caught."""
-    from orchsync.cli import cli
+    from orchsync.faces.cli import cli
 
     def run(repo: Path, *args: str, input: str | None = None):
         return runner.invoke(cli, ["--repo", str(repo), *args], input=input, catch_exceptions=False)

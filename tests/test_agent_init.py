@@ -21,7 +21,7 @@ from orchsync.context import Request, parse_chat_command
 from orchsync.context.budget import apply_budget
 from orchsync.context.refs import expand
 from orchsync.errors import UsageError
-from orchsync.events.journal import read_all
+from orchsync.index.journal import read_all
 from orchsync.parse.resources import data_dir
 from orchsync.repo import find_repo
 

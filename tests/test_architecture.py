@@ -1,14 +1,16 @@
-"""The architecture, read from the package's imports (with `ast`: nothing is imported).
+"""The import graph of orchsync, read with `ast` (nothing is imported, nothing runs).
 
 The table `MAY_IMPORT` is the living picture of DESIGN.md's pipeline: each package of
 orchsync, and the packages it may import. Reading it top to bottom is reading the pipeline:
 
-    basics (model, errors, faults, repo, lock, config)
-      -> parse (bytes -> entities + diagnostics)   -> events (derived, journaled)
-      -> git (the history) | index (DuckDB)        two stores that never import each other
+    basics (model, errors, repo, config)
+      -> parse (bytes -> entities + diagnostics -> the events between two versions)
+      -> git (the history) | index (DuckDB, and the journal it loads)   two stores that never
+                                                                      import each other
       -> sync (the one sync function: commit to git, catch the index up)
       -> query (the read side) -> context (AGENT INIT) -> pm (writes) -> watch (the daemon loop)
-      -> faces: cli, mcp, board (none imports another; each is a thin face over the library)
+      -> sinks (events out, each with its cursor)
+      -> faces/: cli, mcp, board (none imports another; each is a thin face over the library)
 
 Four rules are checked, each by a function that the last tests also run on a made-up package,
 to show that it does fail:
@@ -31,8 +33,12 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "orchsync"
 
-BASICS = {"model", "errors", "repo", "lock", "config", "faults"}
-LIBRARY = BASICS | {"parse", "events", "git", "index", "sync", "query", "context", "pm", "watch"}
+BASICS = {"model", "errors", "repo", "config"}
+STAGES = {"parse", "git", "index", "sync", "query", "context", "pm", "watch", "sinks"}
+LIBRARY = BASICS | (STAGES - {"sinks"})
+# folders that only group packages: `faces/cli` is the package "cli"
+GROUPS = {"faces"}
+FACES = {"cli", "mcp", "board"}
 
 # package -> the packages it may import (besides itself). "__init__" is `orchsync/__init__.py`.
 MAY_IMPORT: dict[str, set[str]] = {
@@ -40,30 +46,28 @@ MAY_IMPORT: dict[str, set[str]] = {
     "__main__": {"cli"},
     "model": set(),
     "errors": set(),
-    "faults": {"errors"},
-    "repo": {"errors", "faults"},
-    "lock": {"errors", "faults", "repo"},
-    "config": {"errors", "faults", "parse"},
-    "parse": {"errors", "faults", "model", "repo", "config"},
-    "events": {"errors", "faults", "model", "repo", "config", "parse"},
+    "repo": {"errors"},
+    "config": {"errors", "parse"},
+    "parse": {"errors", "model", "repo", "config"},
     # the two stores: neither imports the other, nor anything downstream
-    "git": BASICS | {"parse", "events"},
-    "index": BASICS | {"parse", "events"},
-    "sync": BASICS | {"parse", "events", "git", "index"},
-    "query": BASICS | {"__init__", "parse", "events", "git", "index", "sync"},
-    "context": BASICS | {"__init__", "parse", "events", "index", "query"},
+    "git": BASICS | {"parse"},
+    "index": BASICS | {"parse"},
+    "sync": BASICS | {"parse", "git", "index"},
+    "query": BASICS | {"__init__", "parse", "git", "index", "sync"},
+    "context": BASICS | {"__init__", "parse", "index", "query"},
     # pm hands its syncs to a running daemon through `watch.client`
-    "pm": BASICS | {"__init__", "parse", "events", "git", "index", "sync", "query", "watch"},
-    "watch": BASICS | {"parse", "events", "git", "index", "sync", "query", "sinks"},
+    "pm": BASICS | {"__init__", "parse", "git", "index", "sync", "query", "watch"},
+    "watch": BASICS | {"parse", "git", "index", "sync", "query", "sinks"},
+    "sinks": BASICS | {"__init__", "parse", "index", "query"},
+    "faces": set(),
     # faces: the whole library, never each other
     "cli": LIBRARY | {"__init__", "sinks"},
     "mcp": LIBRARY | {"__init__"},
     "board": LIBRARY | {"__init__"},
-    "sinks": BASICS | {"__init__", "parse", "events", "index", "query"},
 }
 # A face may start another face, never reuse its code: `orchsync mcp` and `orchsync board`
 # are CLI commands whose whole job is to launch that face.
-LAUNCHERS = {"orchsync.cli.mcp": "mcp", "orchsync.cli.board": "board"}
+LAUNCHERS = {"orchsync.faces.cli.mcp": "mcp", "orchsync.faces.cli.board": "board"}
 
 # Modules the CLI must not import at start-up (DESIGN.md: measured import costs).
 HEAVY = {
@@ -219,6 +223,8 @@ def package_of(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return "__init__"
+    if parts[1] in GROUPS and len(parts) > 2:
+        return parts[2]
     return parts[1]
 
 
@@ -320,16 +326,21 @@ def test_the_table_covers_every_package_and_nothing_else() -> None:
 
 
 def test_the_cli_entry_point_imports_nothing_heavy_at_start_up() -> None:
-    assert heavy_at_start(PACKAGE, "orchsync.cli", HEAVY) == []
+    assert heavy_at_start(PACKAGE, "orchsync.faces.cli", HEAVY) == []
 
 
 def test_each_library_is_imported_where_the_table_says_only() -> None:
     assert library_violations(PACKAGE, LIBRARIES) == []
 
 
-def test_the_package_root_holds_packages_and_a_few_basics() -> None:
-    loose = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__"))
-    assert loose == sorted(BASICS)
+def test_the_package_root_holds_the_stages_the_faces_and_a_few_basics() -> None:
+    root = {
+        p.stem if p.suffix == ".py" else p.name
+        for p in PACKAGE.iterdir()
+        if p.name not in ("__pycache__", "py.typed", "__init__.py", "__main__.py")
+    }
+    assert root == BASICS | STAGES | GROUPS
+    assert {p.name for p in (PACKAGE / "faces").iterdir() if p.is_dir()} - {"__pycache__"} == FACES
 
 
 def test_no_two_library_modules_share_a_file_name() -> None:

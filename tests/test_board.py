@@ -18,8 +18,8 @@ from conftest import commit_all, git, trailers, write
 from starlette.testclient import TestClient
 
 from orchsync import query
-from orchsync.board.app import create_app
-from orchsync.board.security import GuardSettings
+from orchsync.faces.board.app import create_app
+from orchsync.faces.board.security import GuardSettings
 from orchsync.model import content_hash
 from orchsync.parse import parse_file
 from orchsync.repo import find_repo
@@ -723,7 +723,7 @@ def test_hostile_text_is_shown_as_text(client, hostile):
 def test_the_live_stream_says_hello_then_change_when_a_commit_lands(example_repo):
     import asyncio
 
-    from orchsync.board.live import changes
+    from orchsync.faces.board.live import changes
 
     async def run() -> list[dict]:
         connected = True
@@ -764,7 +764,7 @@ def test_help_and_the_cli_import_no_web_stack():
         [
             sys.executable,
             "-c",
-            f"import sys, orchsync.cli, orchsync.board; print(sorted(set({heavy!r}) & {{m.split('.')[0] for m in sys.modules}}))",
+            f"import sys, orchsync.faces.cli, orchsync.faces.board; print(sorted(set({heavy!r}) & {{m.split('.')[0] for m in sys.modules}}))",
         ],
         capture_output=True,
         text=True,

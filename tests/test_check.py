@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import write
 
-from orchsync.cli import cli
+from orchsync.faces.cli import cli
 
 
 def check(runner, repo: Path, *args: str):
@@ -308,7 +308,7 @@ HEAVY_MODULES = ("duckdb", "pygit2", "watchfiles", "jinja2", "mcp")
 
 IMPORTS_AFTER = """
 import json, sys
-from orchsync.cli import cli
+from orchsync.faces.cli import cli
 try:
     cli({args!r}, prog_name="orchsync")
 except SystemExit:

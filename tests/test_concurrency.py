@@ -239,8 +239,7 @@ def test_a_reader_never_deletes_an_index_file_a_writer_is_writing(example_repo, 
     import threading
 
     from orchsync import query
-    from orchsync.lock import repo_lock
-    from orchsync.repo import find_repo
+    from orchsync.repo import find_repo, repo_lock
     from orchsync.sync import sync
 
     repo = find_repo(example_repo)

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from corpus import CorpusInfo, build_corpus  # noqa: E402
 
-from orchsync.cli import cli  # noqa: E402
+from orchsync.faces.cli import cli  # noqa: E402
 from orchsync.model import Kind, Task  # noqa: E402
 from orchsync.parse.checks import find_cycles  # noqa: E402
 from orchsync.parse.worktree import load_tree  # noqa: E402

@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from orchsync.cli import COMMANDS, cli
+from orchsync.faces.cli import COMMANDS, cli
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

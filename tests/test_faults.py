@@ -36,7 +36,7 @@ from conftest import (
     wait_for,
 )
 
-from orchsync.faults import fault_errno, mount_point
+from orchsync.errors import fault_errno, mount_point
 
 T3 = task_path("phase-3-template-generation")
 T4 = task_path("phase-4-agent-init")

@@ -460,7 +460,7 @@ def test_a_glob_walks_real_folders_only(example_repo):
 def test_a_fifo_never_blocks_sync_or_check(example_repo, tmp_path):
     os.mkfifo(example_repo / SPRINT_DIR / "pipe")
     code = (
-        "import sys; from orchsync.cli import main; sys.argv = ['orchsync', '--repo', sys.argv[1],"
+        "import sys; from orchsync.faces.cli import main; sys.argv = ['orchsync', '--repo', sys.argv[1],"
         " sys.argv[2]]; main()"
     )
     env = {**GIT_ENV, "ORCHSYNC_NO_DAEMON": "1"}

@@ -38,9 +38,9 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, Implementation, TextContent
 
+from orchsync.faces.mcp.server import MAX_RESULT_BYTES, _bounded, _wire_size
 from orchsync.index.duck import duckdb
 from orchsync.index.sandbox import open_sandbox
-from orchsync.mcp.server import MAX_RESULT_BYTES, _bounded, _wire_size
 
 SECRET = "orchsync-probe-7f3c91d2"  # an environment value no answer may contain
 

@@ -24,7 +24,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult, Implementation
 
-from orchsync.mcp.server import ALL_TOOLS, CORE_TOOLS
+from orchsync.faces.mcp.server import ALL_TOOLS, CORE_TOOLS
 
 CLIENT = "test-agent"
 SESSION_ID = re.compile(r"^mcp-[0-9a-f]{12}$")
@@ -298,7 +298,7 @@ def test_an_unexpected_exception_is_a_tool_error_too(example_repo, monkeypatch):
     from mcp import Client
 
     from orchsync import pm
-    from orchsync.mcp.server import build_server
+    from orchsync.faces.mcp.server import build_server
     from orchsync.repo import find_repo
 
     def broken(*args: Any, **kwargs: Any) -> None:

@@ -26,7 +26,7 @@ from mcp.shared.subscriptions import ResourceUpdated
 from mcp_types import INVALID_PARAMS, PaginatedRequestParams
 from test_mcp import connect, ok, run, server_params
 
-from orchsync.mcp.catalog import MAX_AGE
+from orchsync.faces.mcp.catalog import MAX_AGE
 
 PHASE = {n: f"phase-{n}-{slug}" for n, slug in enumerate(
     ["api-foundation", "event-system", "template-generation", "agent-init", "pm-commands",

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import GIT_ENV, commit_all, git, init_repo, write
 
-from orchsync.cli import cli
+from orchsync.faces.cli import cli
 from orchsync.git.merge import merge_documents
 from orchsync.git.merge_driver import driver_config_lines, install_merge_driver
 from orchsync.parse import parse_file
@@ -442,7 +442,7 @@ def test_merge_file_command_imports_nothing_heavy(tmp_path: Path) -> None:
     for name in ("base", "ours", "theirs"):
         write(tmp_path, name, BASE)
     code = (
-        "import sys; from orchsync.cli import cli\n"
+        "import sys; from orchsync.faces.cli import cli\n"
         "try: cli(['merge-file', 'base', 'ours', 'theirs'], standalone_mode=False)\n"
         "finally: print(sorted(m for m in ('duckdb', 'pygit2', 'jinja2', 'mcp', 'watchfiles',"
         " 'jsonschema') if m in sys.modules))"

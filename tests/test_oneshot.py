@@ -102,7 +102,7 @@ def test_a_write_imports_neither_duckdb_nor_the_read_side(example_repo):
     orchsync(example_repo, "sync")
     script = (
         "import sys\n"
-        "from orchsync.cli import cli\n"
+        "from orchsync.faces.cli import cli\n"
         "try:\n"
         f"    cli(['--repo', {str(example_repo)!r}, 'task', 'status', {PHASE3!r}, 'blocked'])\n"
         "except SystemExit as exc:\n"
@@ -125,7 +125,7 @@ def test_show_reads_its_file_through_git_without_pygit2_or_the_parser(example_re
     """`show T:x` reads one blob: one `git cat-file` process, not a 45 ms import."""
     script = (
         "import sys\n"
-        "from orchsync.cli import cli\n"
+        "from orchsync.faces.cli import cli\n"
         "try:\n"
         f"    cli(['--repo', {str(example_repo)!r}, 'show', 'T:{PHASE3}', '--at', 'HEAD'])\n"
         "except SystemExit as exc:\n"

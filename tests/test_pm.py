@@ -18,7 +18,7 @@ import pytest
 from conftest import GIT_ENV, PROJECT_ROOT, commit_all, git, write
 
 from orchsync import pm, query
-from orchsync.cli import cli
+from orchsync.faces.cli import cli
 from orchsync.parse import parse_file
 from orchsync.pm.frontmatter_edit import FrontMatterError, append_note, get_field, set_field
 from orchsync.pm.writes import ConcurrentEdit

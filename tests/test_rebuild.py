@@ -18,9 +18,8 @@ from orchsync import query
 from orchsync.config import load_config
 from orchsync.git.store import GitStore
 from orchsync.index import database
-from orchsync.lock import repo_lock
 from orchsync.parse import entities
-from orchsync.repo import find_repo
+from orchsync.repo import find_repo, repo_lock
 from orchsync.sync import catchup, parsecache, rebuild
 
 PHASE3 = task_path("phase-3-template-generation")

@@ -388,7 +388,7 @@ def test_stopping_the_daemon_removes_its_socket_and_commands_sync_themselves(
 
 def test_the_client_imports_nothing_heavy():
     code = (
-        "import sys, orchsync.watch.client, orchsync.cli.sync; "
+        "import sys, orchsync.watch.client, orchsync.faces.cli.sync; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'pygit2', 'duckdb', '_duckdb', 'yaml', 'ruamel', 'jinja2', 'watchfiles'}))"
     )

@@ -210,7 +210,7 @@ def test_snippets_mark_every_match_in_the_body(orchsync, board):
 
 
 def test_the_terminal_shows_matches_in_bold_and_a_pipe_gets_plain_text(runner, board):
-    from orchsync.cli import cli
+    from orchsync.faces.cli import cli
 
     args = ["--repo", str(board), "search", "grows", "--kind", "bug"]
     plain = runner.invoke(cli, args, catch_exceptions=False).stdout
@@ -361,6 +361,6 @@ def test_the_mcp_tool_answers_like_the_library_and_refuses_like_the_cli(board):
 
 
 def test_search_is_in_the_all_profile_only():
-    from orchsync.mcp.server import ALL_TOOLS, CORE_TOOLS
+    from orchsync.faces.mcp.server import ALL_TOOLS, CORE_TOOLS
 
     assert "orchestration_search" in ALL_TOOLS and "orchestration_search" not in CORE_TOOLS

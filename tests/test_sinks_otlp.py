@@ -129,7 +129,7 @@ def test_without_the_otel_extra_the_error_names_it(example_repo, collector, tmp_
         "import sys\n"
         "for name in ('opentelemetry', 'opentelemetry.sdk', 'opentelemetry.exporter'):\n"
         "    sys.modules[name] = None\n"
-        "from orchsync.cli import main\n"
+        "from orchsync.faces.cli import main\n"
         "sys.argv = ['orchsync', '--repo', sys.argv[1], 'sinks', 'flush']\n"
         "main()\n"
     )

@@ -588,7 +588,7 @@ def test_a_dedicated_target_ref_takes_the_snapshots_and_the_branch_stays(example
 
 
 def test_lock_timeout_is_a_clear_error_from_the_library(example_repo):
-    from orchsync.lock import repo_lock
+    from orchsync.repo import repo_lock
 
     with repo_lock(find_repo(example_repo)), pytest.raises(LockTimeout, match="held by another"):
         snapshot(example_repo, lock_timeout=0.2)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import SPRINT, git, init_repo, new_task, set_status, task_path, wait_for, write
 
 from orchsync import query
-from orchsync.cli import cli
+from orchsync.faces.cli import cli
 from orchsync.repo import find_repo
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import git, write
 
-from orchsync.cli import cli
 from orchsync.errors import UnknownEntity
+from orchsync.faces.cli import cli
 from orchsync.parse import parse_file
 from orchsync.parse.resources import data_dir
 from orchsync.pm.templates import TemplateError, find_template, list_templates, render, yaml_value

@@ -330,7 +330,7 @@ def test_a_replaced_folder_is_watched_afresh(tmp_path):
 
 def test_the_cli_module_imports_nothing_heavy():
     code = (
-        "import sys, orchsync.cli, orchsync.cli.watch, orchsync.watch; "
+        "import sys, orchsync.faces.cli, orchsync.faces.cli.watch, orchsync.watch; "
         "orchsync.watch.daemon_status; "
         "heavy = {'watchfiles', 'pygit2', 'duckdb'} & set(sys.modules); assert not heavy, heavy"
     )

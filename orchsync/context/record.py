@@ -12,8 +12,8 @@ import logging
 from typing import Any
 
 from orchsync.config import EventPolicy
-from orchsync.events import Event
-from orchsync.events.journal import append, journal_event
+from orchsync.index.journal import append, journal_event
+from orchsync.parse.events import Event
 from orchsync.repo import Repo
 
 __all__ = ["make_event", "record_events"]

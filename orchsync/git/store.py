@@ -22,8 +22,7 @@ from typing import Any
 import pygit2
 from pygit2.enums import FileMode
 
-from orchsync.errors import LockTimeout, SnapshotBlocked
-from orchsync.faults import fault_errno, storage
+from orchsync.errors import LockTimeout, SnapshotBlocked, fault_errno, storage
 from orchsync.git.state import DETACHED, IN_PROGRESS_REASONS, UNBORN, unmerged_reason
 from orchsync.parse.fsread import is_beyond_link
 from orchsync.parse.layout import DELEGATION

@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from orchsync.events import PREFIX, Event, FilePair
 from orchsync.model import correlation_id
+from orchsync.parse.events import PREFIX, Event, FilePair
 
 __all__ = ["Trailers", "compose_message", "parse_trailers"]
 

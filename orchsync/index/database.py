@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchsync.errors import LockTimeout
-from orchsync.faults import RETRY_INDEX, storage
+from orchsync.errors import RETRY_INDEX, LockTimeout, storage
 from orchsync.index import terms
 from orchsync.index.duck import duckdb
 from orchsync.index.schema import ENTITY_TABLES, SCHEMA_VERSION, TABLES, create_sql, views_sql
-from orchsync.lock import FileLock
+from orchsync.repo import FileLock
 
 __all__ = ["WRITER_LOCK", "Batch", "Index", "IndexMissing", "RowSink", "encode_rows"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchsync.config import EventPolicy
-from orchsync.events.journal import is_behind, read_since
+from orchsync.index.journal import is_behind, read_since
 
 __all__ = ["JOURNAL_META", "pending", "positions", "tail"]
 

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from orchsync.errors import InvalidId, SnapshotBlocked, UnknownEntity, UsageError
-from orchsync.events import Event
-from orchsync.lock import FileLock
 from orchsync.parse import parse_file
+from orchsync.parse.events import Event
 from orchsync.parse.layout import (
     DELEGATION,
     check_code,
@@ -24,7 +23,7 @@ from orchsync.parse.layout import (
 )
 from orchsync.pm.templates import Template, TemplateError, render
 from orchsync.pm.writes import atomic_write
-from orchsync.repo import Repo
+from orchsync.repo import FileLock, Repo
 
 __all__ = [
     "VARIABLE",

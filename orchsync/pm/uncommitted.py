@@ -13,8 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from orchsync.errors import LockTimeout, OrchsyncError, SnapshotBlocked, StorageFault
-from orchsync.faults import edits_note, waiting
+from orchsync.errors import (
+    LockTimeout,
+    OrchsyncError,
+    SnapshotBlocked,
+    StorageFault,
+    edits_note,
+    waiting,
+)
 from orchsync.repo import Repo
 
 __all__ = ["after_write", "how_committed", "not_committed"]

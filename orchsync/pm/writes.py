@@ -18,8 +18,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from orchsync.errors import OrchsyncError, UsageError
-from orchsync.faults import RETRY_COMMAND, storage
+from orchsync.errors import RETRY_COMMAND, OrchsyncError, UsageError, storage
 from orchsync.model import content_hash
 from orchsync.parse.fsread import FILE, MISSING, is_beyond_link, read_entry
 

@@ -33,7 +33,7 @@ def _state(repo: Repo) -> list[Any] | None:
         st = repo.index_path.stat()
     except FileNotFoundError:
         return None
-    from orchsync.events.journal import sizes
+    from orchsync.index.journal import sizes
 
     ref, tip = expected_tip(repo, load_config(repo.root))
     # journal events (agent init) reach the index on its next read: a grown journal is a change

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchsync.config import Config, load_config
-from orchsync.errors import LockTimeout, OrchsyncError, StorageFault
-from orchsync.faults import waiting
+from orchsync.errors import LockTimeout, OrchsyncError, StorageFault, waiting
 from orchsync.index import SCHEMA_VERSION
 from orchsync.index.journal_tail import pending as journal_pending
 from orchsync.query.freshness import expected_tip
@@ -68,7 +67,7 @@ def refresh(
     """
     from orchsync.git.store import GitStore
     from orchsync.index.database import Index
-    from orchsync.lock import repo_lock
+    from orchsync.repo import repo_lock
     from orchsync.sync.catchup import catch_up
 
     config = config or load_config(repo.root)
@@ -230,7 +229,7 @@ def _let_writer_finish(index: Index) -> None:
     writer its turn.
     """
     from orchsync.index.database import WRITER_LOCK
-    from orchsync.lock import FileLock
+    from orchsync.repo import FileLock
 
     lock = FileLock(index.path.parent / WRITER_LOCK, timeout=READ_WAIT)
     try:
@@ -250,7 +249,7 @@ def _during_running_sync(
     look again every few ms rather than queue up to catch up with the same commits. The index
     is fresh as soon as that sync's catch-up commits, before the sync has finished (it then
     updates the git index), and this saves the reader a read-write open of its own."""
-    from orchsync.lock import repo_lock
+    from orchsync.repo import repo_lock
 
     probe = repo_lock(repo, timeout=0)
     deadline = time.monotonic() + RUNNING_SYNC_WAIT
@@ -274,12 +273,12 @@ def _during_running_sync(
 def _load_journal(repo: Repo, config: Config, index: Index) -> None:
     """Load journal events (agent.initialized...) appended since the index last read them.
 
-    Takes the repo lock (`lock.repo_lock`) without importing pygit2; when a
+    Takes the repo lock (`repo.repo_lock`) without importing pygit2; when a
     long sync holds it, the index is served as it is and the next reader loads them.
     """
     from orchsync.index import Batch
     from orchsync.index.journal_tail import tail
-    from orchsync.lock import repo_lock
+    from orchsync.repo import repo_lock
 
     try:
         with repo_lock(repo, timeout=5.0), index.writer() as con:
@@ -318,7 +317,7 @@ def index_at(repo: Repo, rev: str) -> Index:
     """The index of the tree at `rev` (`.git/orchsync/at/<sha>.duckdb`), built if missing."""
     from orchsync.git.store import GitStore
     from orchsync.index.database import Index
-    from orchsync.lock import FileLock
+    from orchsync.repo import FileLock
     from orchsync.sync.catchup import catch_up
 
     config = load_config(repo.root)
@@ -341,7 +340,7 @@ def archive(repo: Repo, before: str) -> dict[str, Any]:
     Parquet file, after bringing the index up to date (so nothing unindexed is missed)."""
     from orchsync.index.archive import archive_events, cutoff_of
     from orchsync.index.database import Index
-    from orchsync.lock import repo_lock
+    from orchsync.repo import repo_lock
 
     cutoff = cutoff_of(before)
     with reader(repo):

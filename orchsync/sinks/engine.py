@@ -241,7 +241,7 @@ def daemon_reader(repo: Repo) -> Iterator[Any]:
     """
     from orchsync.index import Index, IndexMissing
     from orchsync.index.database import READ_TIMEOUT, WRITER_LOCK
-    from orchsync.lock import FileLock
+    from orchsync.repo import FileLock
 
     index = Index(repo.index_path)
     if not index.exists():

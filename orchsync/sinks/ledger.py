@@ -23,9 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchsync.faults import RETRY_COMMAND, storage
-from orchsync.lock import FileLock
-from orchsync.repo import Repo
+from orchsync.errors import RETRY_COMMAND, storage
+from orchsync.repo import FileLock, Repo
 
 __all__ = ["DEAD_LETTER_MAX", "Cursor", "Ledger", "now_iso"]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from orchsync.config import EventPolicy, load_config
 from orchsync.errors import LockTimeout, OrchsyncError, SinkError
-from orchsync.events.journal import sizes
+from orchsync.index.journal import sizes
 from orchsync.parse.layout import CONFIG_FILE
 from orchsync.repo import Repo
 from orchsync.sinks.engine import Delivery, Reading, daemon_reader

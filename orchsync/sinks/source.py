@@ -24,7 +24,7 @@ from typing import Any
 
 from orchsync.config import EventPolicy
 from orchsync.errors import SinkError
-from orchsync.events.journal import sizes
+from orchsync.index.journal import sizes
 from orchsync.index.schema import TABLES
 from orchsync.query.commits import commits_after, fold_heads
 from orchsync.repo import Repo

@@ -22,20 +22,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchsync.config import Config, load_config
-from orchsync.errors import SnapshotBlocked, StorageFault, UsageError
-from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
-from orchsync.faults import RETRY_INDEX, RETRY_SYNC, edits_note, storage, waiting
+from orchsync.errors import (
+    RETRY_INDEX,
+    RETRY_SYNC,
+    SnapshotBlocked,
+    StorageFault,
+    UsageError,
+    edits_note,
+    storage,
+    waiting,
+)
 from orchsync.git.store import GitStore, RefMoved, open_git
 from orchsync.git.trailers import compose_message
-from orchsync.lock import repo_lock
 from orchsync.model import Diagnostic, ParsedFile
 from orchsync.parse import parse_file
+from orchsync.parse.events import Event, FilePair, derive_events, pair_moves, stamp
 from orchsync.parse.fsread import DIR, LINK, LINK_MODE, MISSING, Reader, read_entry
 from orchsync.parse.layout import DELEGATION
 from orchsync.parse.noise import is_noise, is_noise_path
 from orchsync.parse.parallel import goes_parallel, map_chunks, paused_gc
 from orchsync.parse.worktree import list_files
-from orchsync.repo import Repo
+from orchsync.repo import Repo, repo_lock
 from orchsync.sync.commitevents import import_events
 from orchsync.sync.parsecache import ParseCache
 from orchsync.sync.statcache import FILE_FLAG, LINK_FLAG, StatCache

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from orchsync.config import Config
-from orchsync.events import Event
 from orchsync.git.history import CommitChanges, iter_changes
 from orchsync.git.store import GitStore
 from orchsync.index import SCHEMA_VERSION, Batch, Index
@@ -22,6 +21,7 @@ from orchsync.index.database import RowSink, encode_rows
 from orchsync.index.journal_tail import JOURNAL_META
 from orchsync.index.journal_tail import tail as journal_tail
 from orchsync.parse import parse_file
+from orchsync.parse.events import Event
 from orchsync.parse.fsread import LINK, LINK_MODE, Reader
 from orchsync.parse.parallel import ChunkStream, goes_parallel, paused_gc
 from orchsync.parse.worktree import list_files

@@ -8,10 +8,10 @@ the same events. No DuckDB here: a one-shot sync returns its events without open
 from __future__ import annotations
 
 from orchsync.config import Config
-from orchsync.events import PREFIX, Event, FilePair, derive_events, pair_moves, stamp
 from orchsync.git.history import CommitChanges
 from orchsync.git.trailers import Trailers
 from orchsync.model import correlation_id, entity_id
+from orchsync.parse.events import PREFIX, Event, FilePair, derive_events, pair_moves, stamp
 from orchsync.sync.parsecache import ParseCache
 
 __all__ = ["commit_events", "import_events", "rollback_events", "stamp_commit"]

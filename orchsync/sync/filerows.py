@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchsync.events import FilePair
 from orchsync.git.history import CommitChanges
 from orchsync.index import Batch
 from orchsync.index.schema import ENTITY_TABLES
 from orchsync.model import Kind, ParsedFile, entity_id
+from orchsync.parse.events import FilePair
 
 __all__ = ["add_rows", "advance", "entity_row"]
 

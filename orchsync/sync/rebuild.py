@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from orchsync.config import Config
-from orchsync.events import Event, FilePair, derive_events, pair_moves, stamp
 from orchsync.git.history import CommitChanges
 from orchsync.git.store import GitStore, open_git
 from orchsync.index import SCHEMA_VERSION, Batch, Index
 from orchsync.index.database import RowSink
 from orchsync.model import ParsedFile
 from orchsync.parse import parse_file
+from orchsync.parse.events import Event, FilePair, derive_events, pair_moves, stamp
 from orchsync.parse.parallel import ChunkStream, paused_gc
 from orchsync.repo import Repo
 from orchsync.sync.commitevents import import_events, rollback_events

@@ -33,8 +33,7 @@ from orchsync.errors import LockTimeout
 from orchsync.git.store import open_git
 from orchsync.index.database import READ_TIMEOUT, WRITER_LOCK, Index
 from orchsync.index.duck import duckdb
-from orchsync.lock import FileLock
-from orchsync.repo import Repo
+from orchsync.repo import FileLock, Repo
 
 __all__ = ["Warm", "WarmIndex"]
 

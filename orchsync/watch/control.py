@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orchsync.errors import ExitCode, OrchsyncError
-from orchsync.lock import FileLock, read_info
-from orchsync.repo import Repo
+from orchsync.repo import FileLock, Repo, read_info
 
 __all__ = [
     "DaemonLock",

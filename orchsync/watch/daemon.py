@@ -31,8 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from orchsync.config import load_config
-from orchsync.errors import LockTimeout, OrchsyncError, StorageFault
-from orchsync.faults import RETRY_COMMAND, as_fault, storage
+from orchsync.errors import (
+    RETRY_COMMAND,
+    LockTimeout,
+    OrchsyncError,
+    StorageFault,
+    as_fault,
+    storage,
+)
 from orchsync.git.state import GitState, read_git_state
 from orchsync.parse.layout import DELEGATION
 from orchsync.repo import Repo

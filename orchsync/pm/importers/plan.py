@@ -30,9 +30,9 @@ from typing import Any
 
 import yaml
 
-from orchsync.events import Event
 from orchsync.model import content_hash
 from orchsync.parse import parse_file
+from orchsync.parse.events import Event
 from orchsync.parse.layout import DELEGATION, adr_path, slugify, sprint_path, task_dir
 from orchsync.parse.yamldoc import decode, split_front_matter
 from orchsync.pm.importers.foreign import MAX_FILE
