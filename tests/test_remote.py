@@ -275,8 +275,9 @@ def test_a_stale_socket_file_is_ignored(orchsync, example_repo):
 class FakeDaemon:
     """A socket that behaves badly in one way: never acknowledges, or acknowledges and dies."""
 
-    def __init__(self, repo: Path, behaviour: str) -> None:
+    def __init__(self, repo: Path, behaviour: str, on_request=None) -> None:
         self.behaviour = behaviour
+        self.on_request = on_request  # called as each request arrives
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock(repo).parent.mkdir(parents=True, exist_ok=True)
         self.server.bind(str(sock(repo)))
@@ -292,6 +293,8 @@ class FakeDaemon:
             return  # closed without a client
         with conn:
             self.requests.append(json.loads(conn.makefile("rb").readline()))
+            if self.on_request is not None:
+                self.on_request()
             if self.behaviour == "ack-then-die":
                 conn.sendall(b'{"accepted": true}\n')
             elif self.behaviour == "decline":
@@ -381,6 +384,78 @@ def test_stopping_the_daemon_removes_its_socket_and_commands_sync_themselves(
 
     assert result.exit_code == 0
     assert not handed_over(example_repo, head(example_repo), timeout=0.5)
+
+
+# --- a write command claims its paths before it writes ---------------------------------------
+
+
+def commits_touching(repo: Path, since: str, path: str) -> list[str]:
+    return git(repo, "rev-list", f"{since}..HEAD", "--", path).split()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("claim_first", [True, False])
+def test_a_write_claimed_before_it_is_written_is_committed_in_the_writers_name(
+    daemon, example_repo, claim_first
+):
+    """A swarm delays a write command between its write and its sync for longer than the
+    daemon's quiet window. Claimed before the write, the file waits for the command's sync,
+    which names the agent; unclaimed (the control), the daemon's own batch takes it first."""
+    daemon(example_repo, "--debounce", "50", "--max-latency", "200")
+    repo = find_repo(example_repo)
+    before = head(example_repo)
+
+    with remote.claim(repo, [str(example_repo / T3)] if claim_first else []) as held:
+        assert (held is not None) is claim_first
+        set_status(example_repo, T3, "in_progress")
+        time.sleep(1.5)  # the command is descheduled; the daemon's window passes
+        result = remote.sync_anywhere(repo, [T3], claim=held, actor="agent-7")
+
+    shas = commits_touching(example_repo, before, T3)
+    assert len(shas) == 1
+    agent = dict(trailers(example_repo, shas[0])).get("Orchsync-Agent")
+    if claim_first:
+        assert result.commit == shas[0] and agent == "agent-7"
+    else:
+        assert not result.commit and agent != "agent-7"
+
+
+@pytest.mark.slow
+def test_a_claim_closed_without_a_sync_gives_the_file_back_to_the_daemon(daemon, example_repo):
+    """The command wrote, then died (or failed) before its sync: its connection closes, the
+    claim goes with it, and the daemon commits the file itself."""
+    daemon(example_repo, "--debounce", "50", "--max-latency", "200")
+    repo = find_repo(example_repo)
+    before = head(example_repo)
+
+    with remote.claim(repo, [str(example_repo / T3)]) as held:
+        assert held is not None
+        set_status(example_repo, T3, "in_progress")
+        time.sleep(1.0)
+        assert commits_touching(example_repo, before, T3) == []  # left to the command
+
+    wait_for(lambda: commits_touching(example_repo, before, T3), 10, what="the daemon's commit")
+
+
+def test_every_write_command_claims_its_paths_before_it_writes(example_repo, monkeypatch):
+    """The claim names the file and arrives before the file changes: a daemon that takes
+    no claim (`decline`) sees the request while the task is still pending on disk."""
+    monkeypatch.setattr(remote, "ACCEPT_TIMEOUT", 0.5)
+    from orchsync.pm import tasks
+
+    seen: list[bytes] = []
+    fake = FakeDaemon(
+        example_repo, "decline", on_request=lambda: seen.append((example_repo / T3).read_bytes())
+    )
+    before = (example_repo / T3).read_bytes()
+    try:
+        tasks.update_task_status(find_repo(example_repo), "phase-3-template-generation", "blocked")
+    finally:
+        fake.close()
+    assert fake.requests[0]["op"] == "claim"
+    assert fake.requests[0]["paths"] == [str(example_repo / T3)]
+    assert seen == [before]
+    assert b"status: blocked" in (example_repo / T3).read_bytes()
 
 
 # --- the client is cheap, the daemon's leftovers are freed ----------------------------------------

@@ -20,6 +20,7 @@ from orchsync.pm.common import (
     numbering_lock,
     sync_written,
     valid_choice,
+    writing,
 )
 from orchsync.pm.numbered import create_numbered, list_numbered, numbered_target, numbers
 from orchsync.pm.templates import find_template
@@ -152,23 +153,30 @@ def set_adr_status(
             f"{label} is already {status}; nothing written",
             details={"from": old, "to": status, "superseded_by": newer_label},
         )
-    write_edits(repo, edits)
-    by = f" by {newer_label}" if newer_label else ""
-    result = PmResult(
-        "adr.status",
-        f"ADR:{number:03d}",
-        f"{label}: {old} -> {status}{by}",
-        paths=[e.path for e in edits if e.changed],
-        details={"from": old, "to": status, "superseded_by": newer_label, "hash": edit.after.hash},
-    )
-    return sync_written(
-        repo,
-        result,
-        result.paths,
-        actor=actor,
-        session=session,
-        subject=f"adr {label}: {old} -> {status}{by}" if newer_label else None,
-    )
+    with writing(repo, [e.path for e in edits if e.changed]) as claim:
+        write_edits(repo, edits)
+        by = f" by {newer_label}" if newer_label else ""
+        result = PmResult(
+            "adr.status",
+            f"ADR:{number:03d}",
+            f"{label}: {old} -> {status}{by}",
+            paths=[e.path for e in edits if e.changed],
+            details={
+                "from": old,
+                "to": status,
+                "superseded_by": newer_label,
+                "hash": edit.after.hash,
+            },
+        )
+        return sync_written(
+            repo,
+            result,
+            result.paths,
+            actor=actor,
+            session=session,
+            subject=f"adr {label}: {old} -> {status}{by}" if newer_label else None,
+            claim=claim,
+        )
 
 
 def _field(path: str, raw: bytes, key: str) -> str | None:

@@ -18,12 +18,12 @@ from orchsync.pm.common import (
     check_variables,
     default_actor,
     numbering_lock,
-    preflight,
     render_checked,
     sync_written,
     title_from_id,
     valid_code,
     write_new,
+    writing,
 )
 from orchsync.pm.templates import Template, find_template
 from orchsync.repo import Repo
@@ -74,8 +74,8 @@ def create_agent(
     Every value is written as quoted YAML when it needs to be, so no text can add keys.
     """
     actor = actor or default_actor(repo)
-    preflight(repo)
-    with numbering_lock(repo):
+    target = profile_path(valid_code(name, "agent name"))
+    with numbering_lock(repo), writing(repo, [target]) as claim:
         path, tmpl = write_profile(
             repo,
             name,
@@ -103,6 +103,7 @@ def create_agent(
             actor=actor,
             session=session,
             subject=f"agent {name}: profile created from template {tmpl.ref}",
+            claim=claim,
         )
 
 

@@ -21,6 +21,7 @@ from orchsync.pm.common import (
     sync_written,
     today,
     valid_choice,
+    writing,
 )
 from orchsync.pm.numbered import create_numbered, list_numbered, numbered_target, numbers
 from orchsync.pm.templates import find_template
@@ -114,15 +115,16 @@ def set_bug_status(
     who = f" ({actor})" if actor else ""
     line = f"{today()} {old} -> {status}{who}: {note}" if note is not None else None
     edit = edit_fields(path, raw, {"status": status}, note=line)
-    write_edits(repo, [edit])
-    result = PmResult(
-        "bug.status",
-        f"BUG:{number:04d}",
-        f"{label}: {old} -> {status}",
-        paths=[path],
-        details={"from": old, "to": status, "note": note, "hash": edit.after.hash},
-    )
-    return sync_written(repo, result, [path], actor=actor, session=session)
+    with writing(repo, [path]) as claim:
+        write_edits(repo, [edit])
+        result = PmResult(
+            "bug.status",
+            f"BUG:{number:04d}",
+            f"{label}: {old} -> {status}",
+            paths=[path],
+            details={"from": old, "to": status, "note": note, "hash": edit.after.hash},
+        )
+        return sync_written(repo, result, [path], actor=actor, session=session, claim=claim)
 
 
 def _status_of(path: str, raw: bytes) -> str | None:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchsync.errors import InvalidId, SnapshotBlocked, UnknownEntity, UsageError
 from orchsync.parse import parse_file
@@ -24,6 +24,9 @@ from orchsync.parse.layout import (
 from orchsync.pm.templates import Template, TemplateError, render
 from orchsync.pm.writes import atomic_write
 from orchsync.repo import FileLock, Repo
+
+if TYPE_CHECKING:
+    from orchsync.watch.client import Claim
 
 __all__ = [
     "VARIABLE",
@@ -45,10 +48,12 @@ __all__ = [
     "require_sprint",
     "is_regular_file",
     "render_checked",
+    "claimed",
     "preflight",
     "numbering_lock",
     "sync_written",
     "write_new",
+    "writing",
     "base_variables",
 ]
 
@@ -396,6 +401,26 @@ def numbering_lock(repo: Repo, timeout: float = 30.0) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def claimed(repo: Repo, paths: Iterable[str]) -> Iterator[Claim | None]:
+    """Around a write and its `sync_written`: a running daemon leaves `paths` (files or
+    folders) to this command until its sync is handed over, so that the commit names the
+    actor. Claimed only after the write, a daemon batch could commit the new bytes first,
+    as the git user's, when many agents write at once (`watch.client.claim`)."""
+    from orchsync.watch.client import claim  # socket and json only
+
+    with claim(repo, [str(repo.root / p) for p in paths]) as held:
+        yield held
+
+
+@contextmanager
+def writing(repo: Repo, paths: Iterable[str]) -> Iterator[Claim | None]:
+    """`preflight`, then `claimed`: the steps before a write command writes."""
+    preflight(repo)
+    with claimed(repo, paths) as held:
+        yield held
+
+
 def sync_written(
     repo: Repo,
     result: PmResult,
@@ -404,13 +429,16 @@ def sync_written(
     actor: str | None,
     session: str | None,
     subject: str | None = None,
+    claim: Claim | None = None,
 ) -> PmResult:
     from orchsync.pm.uncommitted import after_write, how_committed
     from orchsync.watch.client import sync_anywhere  # the running daemon's sync, else this one
 
     absolute = [str(repo.root / p) for p in paths]  # sync reads relative paths from the cwd
     with after_write(repo, paths, result.message):
-        done = sync_anywhere(repo, absolute, actor=actor, session=session, subject=subject)
+        done = sync_anywhere(
+            repo, absolute, claim=claim, actor=actor, session=session, subject=subject
+        )
     result.commit, result.subject, result.events = done.commit, done.subject, done.events
     if done.blocked:
         result.blocked = f"{done.blocked}; the edit is on disk: {how_committed(repo)}"

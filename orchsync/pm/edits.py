@@ -28,10 +28,10 @@ from orchsync.parse.resolve import task_target
 from orchsync.pm.common import (
     PmResult,
     clean_title,
-    preflight,
     sync_written,
     valid_choice,
     valid_code,
+    writing,
 )
 from orchsync.pm.frontmatter_edit import (
     get_list,
@@ -170,29 +170,30 @@ def edit_task(
             details={"changed": [], "hash": current},
         )
     after = _check(path, before, new, expect, ticks)
-    preflight(repo)
-    try:
-        replace_if_unchanged(full, current, new)
-    except ConcurrentEdit:
-        now = content_hash(full.read_bytes()) if full.exists() else None
-        raise StaleWrite(path, current, now) from None
-    fields = sorted(dict.fromkeys(c.split("[")[0] for c in changed))
-    result = PmResult(
-        "task.edit",
-        f"T:{code}",
-        f"task {code}: changed {', '.join(fields)}",
-        paths=[path],
-        warnings=warnings,
-        details={"changed": fields, "hash": after.hash, "previous_hash": current},
-    )
-    return sync_written(
-        repo,
-        result,
-        [path],
-        actor=actor,
-        session=session,
-        subject=f"task {code}: {', '.join(fields)} edited",
-    )
+    with writing(repo, [path]) as claim:
+        try:
+            replace_if_unchanged(full, current, new)
+        except ConcurrentEdit:
+            now = content_hash(full.read_bytes()) if full.exists() else None
+            raise StaleWrite(path, current, now) from None
+        fields = sorted(dict.fromkeys(c.split("[")[0] for c in changed))
+        result = PmResult(
+            "task.edit",
+            f"T:{code}",
+            f"task {code}: changed {', '.join(fields)}",
+            paths=[path],
+            warnings=warnings,
+            details={"changed": fields, "hash": after.hash, "previous_hash": current},
+        )
+        return sync_written(
+            repo,
+            result,
+            [path],
+            actor=actor,
+            session=session,
+            subject=f"task {code}: {', '.join(fields)} edited",
+            claim=claim,
+        )
 
 
 def checklist_ticks(

@@ -23,7 +23,6 @@ from typing import Any
 from orchsync.errors import StaleWrite, UnknownEntity, UsageError
 from orchsync.model import ParsedFile, content_hash
 from orchsync.parse import parse_file
-from orchsync.pm.common import preflight
 from orchsync.pm.frontmatter_edit import append_note, set_field
 from orchsync.pm.writes import ConcurrentEdit, read_for_edit, replace_if_unchanged
 from orchsync.repo import Repo
@@ -105,7 +104,8 @@ def edit_fields(
 
 
 def write_edits(repo: Repo, edits: Sequence[FileEdit]) -> None:
-    """Write every changed file, each only if it still has the bytes that were read.
+    """Write every changed file, each only if it still has the bytes that were read (inside
+    `pm.common.writing`, which checks git can take the snapshot and claims the paths).
 
     When a later file changed meanwhile, the ones written before it get their old bytes back
     (if nobody touched them since) and `StaleWrite` names the file that moved.
@@ -113,7 +113,6 @@ def write_edits(repo: Repo, edits: Sequence[FileEdit]) -> None:
     changed = [e for e in edits if e.changed]
     if not changed:
         return
-    preflight(repo)
     done: list[FileEdit] = []
     for edit in changed:
         full = repo.root / edit.path

@@ -12,7 +12,7 @@ from orchsync.parse.layout import (
     DELEGATION,
     classify,
 )
-from orchsync.pm.common import PmResult, preflight, render_checked, sync_written, write_new
+from orchsync.pm.common import PmResult, render_checked, sync_written, write_new, writing
 from orchsync.pm.templates import Template
 from orchsync.repo import Repo
 
@@ -50,9 +50,9 @@ def create_numbered(
     """
     path = result.paths[0]
     files = render_checked(tmpl, values, {name: path})
-    preflight(repo)
-    write_new(repo, files)
-    return sync_written(repo, result, [path], actor=actor, session=session)
+    with writing(repo, [path]) as claim:
+        write_new(repo, files)
+        return sync_written(repo, result, [path], actor=actor, session=session, claim=claim)
 
 
 def list_numbered(

@@ -15,16 +15,20 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from orchsync.errors import UnknownEntity, UsageError
 from orchsync.model import Kind
-from orchsync.parse.layout import check_code, session_path, slugify
+from orchsync.parse.layout import DELEGATION, check_code, session_path, slugify
 from orchsync.pm import PmResult
+from orchsync.pm.common import claimed
 from orchsync.pm.writes import ConcurrentEdit, atomic_write, read_for_edit, replace_if_unchanged
 from orchsync.repo import Repo
+
+if TYPE_CHECKING:
+    from orchsync.watch.client import Claim
 
 __all__ = ["end", "handoff", "list_sessions", "new_key", "note", "show", "start"]
 
@@ -115,33 +119,34 @@ def start(
             "key": base,
         },
     )
-    for n in range(1, 1000):
-        key = base if n == 1 else f"{base}-{n}"
-        path = session_path(key)
-        data = text.encode("utf-8")
-        if note_text:
-            data = _add_note(data, note_text, agent, when, path)
-        parsed = parse_file(path, data)
-        if not parsed.valid:
-            problems = "; ".join(str(d) for d in parsed.diagnostics if d.severity == "error")
-            raise UsageError(
-                f"the session template renders an invalid file: {problems}; nothing written"
-            )
-        try:
-            atomic_write(repo.root / path, data, exclusive=True, root=repo.root)
-        except FileExistsError:
-            continue
-        break
-    else:  # pragma: no cover - a thousand sessions in one minute
-        raise UsageError(f"too many sessions named {base}-*; try again in a minute")
-    result = PmResult(
-        "session.start",
-        f"SESSION:{key}",
-        f"started session {key}",
-        paths=[path],
-        details={"key": key, "task": task, "sprint": sprint, "agent": agent, "status": "open"},
-    )
-    return _sync(repo, result, path, agent, key)
+    with claimed(repo, [f"{DELEGATION}/sessions"]) as claim:  # the key is found by trying names
+        for n in range(1, 1000):
+            key = base if n == 1 else f"{base}-{n}"
+            path = session_path(key)
+            data = text.encode("utf-8")
+            if note_text:
+                data = _add_note(data, note_text, agent, when, path)
+            parsed = parse_file(path, data)
+            if not parsed.valid:
+                problems = "; ".join(str(d) for d in parsed.diagnostics if d.severity == "error")
+                raise UsageError(
+                    f"the session template renders an invalid file: {problems}; nothing written"
+                )
+            try:
+                atomic_write(repo.root / path, data, exclusive=True, root=repo.root)
+            except FileExistsError:
+                continue
+            break
+        else:  # pragma: no cover - a thousand sessions in one minute
+            raise UsageError(f"too many sessions named {base}-*; try again in a minute")
+        result = PmResult(
+            "session.start",
+            f"SESSION:{key}",
+            f"started session {key}",
+            paths=[path],
+            details={"key": key, "task": task, "sprint": sprint, "agent": agent, "status": "open"},
+        )
+        return _sync(repo, result, path, agent, key, claim)
 
 
 def note(
@@ -329,47 +334,55 @@ def _edit(
     key = _key(key)
     path = session_path(key)
     full = repo.root / path
-    for _attempt in range(_RETRIES):
-        try:
-            raw = read_for_edit(repo.root, path)
-        except FileNotFoundError:
-            raise UnknownEntity(
-                f"unknown session {key!r} (no {path}); `orchsync session list` shows them"
-            ) from None
-        fields = _fields(raw, path)
-        new, actor = change(raw, fields, path)
-        try:
-            replace_if_unchanged(full, content_hash(raw), new, root=repo.root)
-        except ConcurrentEdit:
-            continue  # someone saved meanwhile: apply the change to their bytes
-        break
-    else:
-        raise ConcurrentEdit(
-            f"{path} kept changing while orchsync tried to edit it; nothing written"
+    with claimed(repo, [path]) as claim:
+        for _attempt in range(_RETRIES):
+            try:
+                raw = read_for_edit(repo.root, path)
+            except FileNotFoundError:
+                raise UnknownEntity(
+                    f"unknown session {key!r} (no {path}); `orchsync session list` shows them"
+                ) from None
+            fields = _fields(raw, path)
+            new, actor = change(raw, fields, path)
+            try:
+                replace_if_unchanged(full, content_hash(raw), new, root=repo.root)
+            except ConcurrentEdit:
+                continue  # someone saved meanwhile: apply the change to their bytes
+            break
+        else:
+            raise ConcurrentEdit(
+                f"{path} kept changing while orchsync tried to edit it; nothing written"
+            )
+        after = _fields(new, path)
+        result = PmResult(
+            action,
+            f"SESSION:{key}",
+            message,
+            paths=[path],
+            details={
+                "key": key,
+                "task": after.get("task"),
+                "agent": after.get("agent"),
+                "status": after.get("status"),
+                **(details or {}),
+            },
         )
-    after = _fields(new, path)
-    result = PmResult(
-        action,
-        f"SESSION:{key}",
-        message,
-        paths=[path],
-        details={
-            "key": key,
-            "task": after.get("task"),
-            "agent": after.get("agent"),
-            "status": after.get("status"),
-            **(details or {}),
-        },
-    )
-    return _sync(repo, result, path, actor, key)
+        return _sync(repo, result, path, actor, key, claim)
 
 
-def _sync(repo: Repo, result: PmResult, path: str, actor: str | None, key: str) -> PmResult:
+def _sync(
+    repo: Repo,
+    result: PmResult,
+    path: str,
+    actor: str | None,
+    key: str,
+    claim: Claim | None,
+) -> PmResult:
     from orchsync.pm.uncommitted import after_write, how_committed
     from orchsync.watch.client import sync_anywhere  # the running daemon's sync, else this one
 
     with after_write(repo, [path], result.message):
-        done = sync_anywhere(repo, [path], actor=actor, session=key)
+        done = sync_anywhere(repo, [path], claim=claim, actor=actor, session=key)
     result.commit, result.subject, result.events = done.commit, done.subject, done.events
     if done.blocked:
         result.blocked = f"{done.blocked}; the edit is on disk: {how_committed(repo)}"

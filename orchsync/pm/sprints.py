@@ -21,7 +21,6 @@ from orchsync.pm.common import (
     default_actor,
     now,
     numbering_lock,
-    preflight,
     render_checked,
     require_sprint,
     sync_written,
@@ -31,6 +30,7 @@ from orchsync.pm.common import (
     valid_code,
     valid_date,
     write_new,
+    writing,
 )
 from orchsync.pm.templates import find_template
 from orchsync.pm.writes import atomic_write
@@ -82,25 +82,26 @@ def create_sprint(
         if (repo.root / path).exists():
             raise UsageError(f"sprint {code!r} already exists ({path}); pick another --id")
         files = render_checked(tmpl, values, {"SPRINT.md": path})
-        preflight(repo)
-        write_new(repo, files)
         hash_path = f"{DELEGATION}/sprints/{code}/.hash"
-        tracking = _tracking_id(repo, hash_path, f"S:{code}", files[path])
-        result = PmResult(
-            "sprint.create",
-            f"S:{code}",
-            f"created sprint {code} from template {tmpl.ref}",
-            paths=[path, hash_path],
-            details={"tracking_id": tracking, "template": tmpl.ref},
-        )
-        return sync_written(
-            repo,
-            result,
-            result.paths,
-            actor=actor,
-            session=session,
-            subject=f"sprint {code}: created from template {tmpl.ref}",
-        )
+        with writing(repo, [path, hash_path]) as claim:
+            write_new(repo, files)
+            tracking = _tracking_id(repo, hash_path, f"S:{code}", files[path])
+            result = PmResult(
+                "sprint.create",
+                f"S:{code}",
+                f"created sprint {code} from template {tmpl.ref}",
+                paths=[path, hash_path],
+                details={"tracking_id": tracking, "template": tmpl.ref},
+            )
+            return sync_written(
+                repo,
+                result,
+                result.paths,
+                actor=actor,
+                session=session,
+                subject=f"sprint {code}: created from template {tmpl.ref}",
+                claim=claim,
+            )
 
 
 def _tracking_id(repo: Repo, rel: str, key: str, content: bytes) -> str:
@@ -180,23 +181,24 @@ def set_sprint_status(
             details={"from": old, "to": status},
         )
     edit = edit_fields(path, raw, values, after={"start_date": "status", "end_date": "start_date"})
-    write_edits(repo, [edit])
-    actor = actor or default_actor(repo)
-    result = PmResult(
-        "sprint.status",
-        f"S:{code}",
-        f"sprint {code}: {old} -> {status}",
-        paths=[path],
-        warnings=warnings,
-        details={
-            "from": old,
-            "to": status,
-            "unfinished": len(warnings),
-            "hash": edit.after.hash,
-            **{k: v for k, v in values.items() if k != "status"},
-        },
-    )
-    return sync_written(repo, result, [path], actor=actor, session=session)
+    with writing(repo, [path]) as claim:
+        write_edits(repo, [edit])
+        actor = actor or default_actor(repo)
+        result = PmResult(
+            "sprint.status",
+            f"S:{code}",
+            f"sprint {code}: {old} -> {status}",
+            paths=[path],
+            warnings=warnings,
+            details={
+                "from": old,
+                "to": status,
+                "unfinished": len(warnings),
+                "hash": edit.after.hash,
+                **{k: v for k, v in values.items() if k != "status"},
+            },
+        )
+        return sync_written(repo, result, [path], actor=actor, session=session, claim=claim)
 
 
 def unfinished_tasks(repo: Repo, sprint: str) -> list[tuple[str, str]]:

@@ -23,7 +23,6 @@ from orchsync.pm.common import (
     clean_title,
     default_actor,
     numbering_lock,
-    preflight,
     render_checked,
     require_sprint,
     sync_written,
@@ -32,6 +31,7 @@ from orchsync.pm.common import (
     valid_choice,
     valid_code,
     write_new,
+    writing,
 )
 from orchsync.pm.frontmatter_edit import append_note, get_field, set_field
 from orchsync.pm.templates import find_template
@@ -113,24 +113,25 @@ def create_task(
             )
         targets = {name: f"{folder}/{name}" for name in tmpl.files}
         files = render_checked(tmpl, values, targets)
-        preflight(repo)
-        write_new(repo, files)
-        result = PmResult(
-            "task.create",
-            f"T:{code}",
-            f"created task {code} in sprint {sprint} from template {tmpl.ref}",
-            paths=list(files),
-            warnings=warnings,
-            details={"sprint": sprint, "template": tmpl.ref},
-        )
-        return sync_written(
-            repo,
-            result,
-            result.paths,
-            actor=actor,
-            session=session,
-            subject=f"task {code}: created in sprint {sprint} from template {tmpl.ref}",
-        )
+        with writing(repo, files) as claim:
+            write_new(repo, files)
+            result = PmResult(
+                "task.create",
+                f"T:{code}",
+                f"created task {code} in sprint {sprint} from template {tmpl.ref}",
+                paths=list(files),
+                warnings=warnings,
+                details={"sprint": sprint, "template": tmpl.ref},
+            )
+            return sync_written(
+                repo,
+                result,
+                result.paths,
+                actor=actor,
+                session=session,
+                subject=f"task {code}: created in sprint {sprint} from template {tmpl.ref}",
+                claim=claim,
+            )
 
 
 def update_task_status(
@@ -174,22 +175,22 @@ def update_task_status(
     after = parse_file(path, new)
     if after.entity is None or after.entity.status != status:  # pragma: no cover - a guard
         raise UsageError(f"{path}: could not set status safely; nothing written")
-    preflight(repo)
-    try:
-        replace_if_unchanged(full, expected, new, root=repo.root)
-    except ConcurrentEdit:
-        if expected_hash is None:
-            raise
-        now = content_hash(full.read_bytes()) if full.exists() else None
-        raise StaleWrite(path, expected_hash, now) from None
-    result = PmResult(
-        "task.status",
-        f"T:{code}",
-        f"task {code}: {old} -> {status}",
-        paths=[path],
-        details={"from": old, "to": status, "note": note},
-    )
-    return sync_written(repo, result, [path], actor=actor, session=session)
+    with writing(repo, [path]) as claim:
+        try:
+            replace_if_unchanged(full, expected, new, root=repo.root)
+        except ConcurrentEdit:
+            if expected_hash is None:
+                raise
+            now = content_hash(full.read_bytes()) if full.exists() else None
+            raise StaleWrite(path, expected_hash, now) from None
+        result = PmResult(
+            "task.status",
+            f"T:{code}",
+            f"task {code}: {old} -> {status}",
+            paths=[path],
+            details={"from": old, "to": status, "note": note},
+        )
+        return sync_written(repo, result, [path], actor=actor, session=session, claim=claim)
 
 
 def move_task(
@@ -218,31 +219,32 @@ def move_task(
         retarget = None
         if get_field(raw, "sprint", path=path) is not None:  # keep a declared sprint in step
             retarget = set_field(raw, "sprint", to_sprint, path=path)
-        preflight(repo)
-        os.rename(repo.root / src, repo.root / dst)
-        if retarget is not None:
-            replace_if_unchanged(
-                repo.root / dst / "TASK.md", content_hash(raw), retarget, root=repo.root
-            )
-        from orchsync.parse.worktree import list_files
+        with writing(repo, [src, dst]) as claim:
+            os.rename(repo.root / src, repo.root / dst)
+            if retarget is not None:
+                replace_if_unchanged(
+                    repo.root / dst / "TASK.md", content_hash(raw), retarget, root=repo.root
+                )
+            from orchsync.parse.worktree import list_files
 
-        result = PmResult(
-            "task.move",
-            f"T:{code}",
-            f"moved task {code}: {loc.sprint} -> {to_sprint}",
-            paths=list_files(repo.root, dst),
-            details={
-                "from_sprint": loc.sprint,
-                "to_sprint": to_sprint,
-                "from_path": src,
-                "to_path": dst,
-            },
-        )
-        return sync_written(
-            repo,
-            result,
-            [src, dst],
-            actor=actor,
-            session=session,
-            subject=f"task {code}: moved from sprint {loc.sprint} to {to_sprint}",
-        )
+            result = PmResult(
+                "task.move",
+                f"T:{code}",
+                f"moved task {code}: {loc.sprint} -> {to_sprint}",
+                paths=list_files(repo.root, dst),
+                details={
+                    "from_sprint": loc.sprint,
+                    "to_sprint": to_sprint,
+                    "from_path": src,
+                    "to_path": dst,
+                },
+            )
+            return sync_written(
+                repo,
+                result,
+                [src, dst],
+                actor=actor,
+                session=session,
+                subject=f"task {code}: moved from sprint {loc.sprint} to {to_sprint}",
+                claim=claim,
+            )

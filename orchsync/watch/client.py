@@ -13,6 +13,15 @@ The protocol, one JSON object per line:
     daemon -> {"ok": true, "result": {...}}       SyncResult.to_dict() plus "diagnostics"
            or {"ok": false, "error": {"type": "UsageError", "message": ..., "exit_code": 2}}
 
+A write command claims its paths before it writes (`claim`): it sends
+`{"orchsync": 1, "op": "claim", "root": ..., "paths": [...]}`, the daemon acknowledges once
+its own batches leave those paths alone, and after the write the sync request follows on
+the same connection (answered without a second `accepted`). Claimed after the write
+instead, a daemon batch could read the new bytes first (a swarm of agents delays a
+client's connection past the daemon's quiet window) and commit them under the git user's
+name rather than the agent's. Closing the connection without a sync (the write failed, the
+command died) releases the claim.
+
 The fast path never makes a command fail. No daemon, a stale socket file, a refused or
 timed-out connection, a declined request or any protocol error before `accepted` means the
 daemon did not take the request, and the caller syncs in-process as before. After
@@ -39,6 +48,8 @@ from orchsync.repo import Repo
 
 __all__ = [
     "PROTOCOL",
+    "Claim",
+    "claim",
     "daemon_state",
     "sync_anywhere",
     "RemoteEvent",
@@ -175,23 +186,95 @@ class _NotTaken(Exception):
     """The daemon did not take the request: sync in-process."""
 
 
+class Claim:
+    """A connection to the running daemon, opened before a write command writes.
+
+    Until the write's sync is handed over on it (`sync_via_daemon(..., claim=)`) or it is
+    closed, the daemon's own batches leave the claimed paths to this command, so that the
+    commit of the new bytes names its actor and session.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._reader = sock.makefile("rb")
+        self.used = False
+
+    def exchange(self, request: dict[str, Any], wait: float) -> dict[str, Any]:
+        """Send the sync request and read its answer (the claim's ack stood for `accepted`)."""
+        if self.used:
+            raise _NotTaken  # one sync per claim
+        self.used = True
+        try:
+            self._sock.settimeout(wait)
+            self._sock.sendall(json.dumps(request).encode() + b"\n")
+            return _answer(self._reader)
+        except (OSError, ValueError) as exc:  # the daemon died or hung: sync in-process
+            raise _NotTaken from exc
+
+    def close(self) -> None:
+        with suppress(OSError):
+            self._reader.close()
+        self._sock.close()
+
+
+@contextmanager
+def claim(repo: Repo, paths: Iterable[str]) -> Iterator[Claim | None]:
+    """Claim `paths` from the running daemon for the block; None when none takes the claim
+    (no daemon, the fast path turned off, a refusal): the command then syncs in-process and
+    no claim is needed, a daemon starting meanwhile aside."""
+    wanted = [str(repo.root / repo.rel(p)) for p in paths]
+    request = {"orchsync": PROTOCOL, "op": "claim", "root": str(repo.root), "paths": wanted}
+    taken: Claim | None = None
+    if not _disabled() and socket_path(repo).exists():
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(ACCEPT_TIMEOUT)
+            with socket_address(socket_path(repo)) as address:
+                sock.connect(address)
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            taken = Claim(sock)
+            if not _read(taken._reader).get("accepted"):
+                taken.close()
+                taken = None
+        except (OSError, ValueError):
+            if taken is not None:
+                taken.close()
+            else:
+                sock.close()
+            taken = None
+    try:
+        yield taken
+    finally:
+        if taken is not None:
+            taken.close()
+
+
+def _disabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def sync_via_daemon(
-    repo: Repo, paths: Iterable[str] | None = None, **options: Any
+    repo: Repo,
+    paths: Iterable[str] | None = None,
+    *,
+    claim: Claim | None = None,
+    **options: Any,
 ) -> RemoteSyncResult | None:
     """Have the running daemon sync `paths`; None when the caller must sync itself.
 
     `options` are `sync`'s keyword arguments (actor, session, dry_run, subject, rollback,
     lock_timeout, allow_unborn, raise_blocked). Errors the sync raised in the daemon
     (`UsageError`, `SnapshotBlocked`, `LockTimeout`...) are raised here with the same
-    message and exit code, as an in-process sync would raise them.
+    message and exit code, as an in-process sync would raise them. With `claim` (taken
+    before the write), the request goes over that connection.
     """
-    if os.environ.get(DISABLE_ENV, "").strip().lower() not in ("", "0", "false", "no"):
+    if _disabled():
         return None
     unknown = set(options) - set(OPTIONS)
     if unknown:
         raise TypeError(f"sync_via_daemon() got unexpected options {sorted(unknown)}")
     path = socket_path(repo)
-    if not path.exists():
+    if claim is None and not path.exists():
         return None
     # Paths as the caller meant them (relative to its cwd): resolve here, where that cwd is.
     # A path outside the repository raises here, exactly as the in-process sync would.
@@ -205,7 +288,7 @@ def sync_via_daemon(
     }
     wait = float(options.get("lock_timeout") or 30.0) + RESULT_GRACE
     try:
-        answer = _exchange(path, request, wait)
+        answer = claim.exchange(request, wait) if claim else _exchange(path, request, wait)
     except _NotTaken:
         return None
     if answer.get("ok"):
@@ -238,7 +321,9 @@ def daemon_state(repo: Repo, timeout: float = 1.0) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
-def sync_anywhere(repo: Repo, paths: Iterable[str] | None = None, **options: Any) -> Any:
+def sync_anywhere(
+    repo: Repo, paths: Iterable[str] | None = None, *, claim: Claim | None = None, **options: Any
+) -> Any:
     """`orchsync.sync.sync(repo, paths, **options)`, run by the daemon when one runs.
 
     The result is a `SyncResult` or, from the daemon, a `RemoteSyncResult` with the same
@@ -246,10 +331,11 @@ def sync_anywhere(repo: Repo, paths: Iterable[str] | None = None, **options: Any
     Synced here, a commit is not indexed: the DuckDB import and open would cost a one-shot
     command more than the commit itself, and the next reader catches the index up from
     git (`query.reader`) with the same replay a rebuild uses (a sync that commits nothing
-    still catches up). The daemon indexes at once, with DuckDB kept warm.
+    still catches up). The daemon indexes at once, with DuckDB kept warm. `claim`: the
+    connection `claim()` opened before the write.
     """
     wanted = None if paths is None else list(paths)
-    result = sync_via_daemon(repo, wanted, **options)
+    result = sync_via_daemon(repo, wanted, claim=claim, **options)
     if result is not None:
         return result
     from orchsync.sync import sync
@@ -273,16 +359,20 @@ def _exchange(path: Path, request: dict[str, Any], wait: float) -> dict[str, Any
             raise _NotTaken
         sock.settimeout(wait)
         try:
-            answer = _read(reader)
+            return _answer(reader)
         except (OSError, ValueError) as exc:
             # Taken, but no answer (the daemon died or hung): sync in-process, which
             # commits whatever the daemon did not.
             raise _NotTaken from exc
-        if "ok" not in answer or (not answer["ok"] and "error" not in answer):
-            raise _NotTaken  # the daemon failed in a way a sync here should report
-        return answer
     finally:
         sock.close()
+
+
+def _answer(reader: Any) -> dict[str, Any]:
+    answer = _read(reader)
+    if "ok" not in answer or (not answer["ok"] and "error" not in answer):
+        raise _NotTaken  # the daemon failed in a way a sync here should report
+    return answer
 
 
 def _read(reader: Any) -> dict[str, Any]:

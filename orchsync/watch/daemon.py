@@ -216,7 +216,7 @@ class Daemon:
         if self.serve:
             from orchsync.watch.listener import SyncServer
 
-            server = SyncServer(self.repo, self.serve_sync, state=self.live_state)
+            server = SyncServer(self.repo, self.serve_sync, state=self.live_state, claim=self.hold)
             if not server.start():
                 server = None
         try:
@@ -310,24 +310,36 @@ class Daemon:
         self._do_sync(state)
         self._publish()
 
+    def hold(self, paths: list[str] | None) -> Callable[[], None]:
+        """Leave `paths` to a write command that is about to write them (`client.claim`),
+        until the returned function is called: its handed-over sync commits them, named."""
+        claimed = self._add_claims(paths)
+        return lambda: self._drop_claims(claimed)
+
     def _claim(self, paths: list[str] | None) -> list[str]:
         """Paths a handed-over sync will commit: the daemon's own batches leave them to it.
 
-        A write command writes its file, then hands the sync over; with many at once
-        (a swarm of agents), its request can wait behind others longer than the quiet
-        window, and the daemon's own batch would commit the file first, in a commit that
-        does not name the agent. Claimed at once, the path waits for the request.
+        A write command claims its paths before it writes (`hold`); this second claim covers
+        a client that did not (an older one, `orchsync sync PATH`), and counts the request.
         """
-        rel = [DELEGATION] if not paths else [self._rel(p) for p in paths]
         with self._claim_guard:
             self._requests += 1
-            for p in rel:
-                self._claims[p] = self._claims.get(p, 0) + 1
-        return rel
+        return self._add_claims(paths)
 
     def _unclaim(self, rel: list[str]) -> None:
         with self._claim_guard:
             self._requests -= 1
+        self._drop_claims(rel)
+
+    def _add_claims(self, paths: list[str] | None) -> list[str]:
+        rel = [DELEGATION] if not paths else [self._rel(p) for p in paths]
+        with self._claim_guard:
+            for p in rel:
+                self._claims[p] = self._claims.get(p, 0) + 1
+        return rel
+
+    def _drop_claims(self, rel: list[str]) -> None:
+        with self._claim_guard:
             for p in rel:
                 left = self._claims.get(p, 0) - 1
                 if left > 0:
@@ -353,10 +365,10 @@ class Daemon:
     def _unclaimed(self, queued: list[str]) -> list[str]:
         """The queued paths no handed-over sync has claimed (nor a folder above them)."""
         with self._claim_guard:
-            claims = list(self._claims)
+            claims = set(self._claims)
         if not claims:
             return queued
-        return [p for p in queued if not any(p == c or p.startswith(c + "/") for c in claims)]
+        return [p for p in queued if not _under(p, claims)]
 
     def _do_sync(self, state: GitState) -> None:
         queued = sorted(self.queue)
@@ -819,3 +831,13 @@ def start_detached(repo: Repo, args: list[str], timeout: float = 15.0) -> int:
         f"orchsync watch (pid {child.pid}) did not start within {timeout:.0f} s; "
         f"see {log_path(repo)}"
     )
+
+
+def _under(path: str, claims: set[str]) -> bool:
+    """`path` or a folder above it is claimed (a lookup per level: an import claims
+    thousands of paths at once)."""
+    while path:
+        if path in claims:
+            return True
+        path = path.rpartition("/")[0]
+    return False

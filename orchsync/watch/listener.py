@@ -3,6 +3,11 @@
 `{"op": "state"}` is answered at once with the daemon's live state (what daemon.json says,
 even when the disk refuses daemon.json).
 
+`{"op": "claim", "paths": [...]}` comes from a write command before it writes: `claim(paths)`
+makes the daemon's own batches leave those paths alone, the ack goes out, and the
+connection then waits (`CLAIM_WAIT` at most) for the sync request that follows the write.
+The claim is released when that sync is done, or when the client closes or times out.
+
 `SyncServer` owns the socket `.git/orchsync/daemon.sock`: it binds it (replacing a stale
 file a killed daemon left; the caller holds the daemon lock, so no live daemon owns it),
 accepts connections in a thread, and reads each request in a thread of its own. A request
@@ -35,8 +40,11 @@ logger = logging.getLogger(__name__)
 
 Reply = Callable[[dict[str, Any]], None]
 Handler = Callable[[dict[str, Any], Reply], None]
+Claimer = Callable[[list[str] | None], Callable[[], None]]  # paths -> release
 
+OPS = ("sync", "state", "claim")
 READ_TIMEOUT = 5.0  # a client sends its one line at once
+CLAIM_WAIT = 120.0  # a write command sends its sync this long after its claim, at most
 STOP_WAIT = 60.0  # on stop, how long requests already taken may take to finish
 
 
@@ -44,12 +52,17 @@ class SyncServer:
     """Accept requests on the clone's daemon socket until `close()`."""
 
     def __init__(
-        self, repo: Repo, handle: Handler, state: Callable[[], dict[str, Any]] | None = None
+        self,
+        repo: Repo,
+        handle: Handler,
+        state: Callable[[], dict[str, Any]] | None = None,
+        claim: Claimer | None = None,
     ) -> None:
         self.repo = repo
         self.path = socket_path(repo)
         self.handle = handle
         self.state = state  # answers `{"op": "state"}`: the daemon's live state
+        self.claim = claim  # takes `{"op": "claim"}`: paths its own batches leave alone
         self._sock: socket.socket | None = None
         self._ino: int | None = None
         self._thread: threading.Thread | None = None
@@ -126,7 +139,8 @@ class SyncServer:
         try:
             with conn:
                 conn.settimeout(READ_TIMEOUT)
-                request = _request(conn)
+                reader = conn.makefile("rb")
+                request = _request(reader)
                 if request is None:
                     return
                 problem = self._refuse(request)
@@ -136,31 +150,57 @@ class SyncServer:
                 if request.get("op") == "state":
                     _send(conn, {"ok": True, "state": self.state() if self.state else None})
                     return
-                if not _send(conn, {"accepted": True}):
-                    return  # the client gave up already and syncs itself
-                conn.settimeout(None)
-                sent = False
-
-                def reply(answer: dict[str, Any]) -> None:
-                    nonlocal sent
-                    if not sent:
-                        sent = True
-                        _send(conn, answer)
-
-                try:
-                    self.handle(request, reply)
-                finally:
-                    if not sent:  # the handler died without answering: the client syncs itself
-                        reply({"internal": "the daemon could not answer"})
+                if request.get("op") == "claim":
+                    self._serve_claim(conn, reader, request)
+                    return
+                if _send(conn, {"accepted": True}):  # else the client gave up: it syncs itself
+                    self._serve_sync(conn, request)
         except Exception:  # a bad request must never take the daemon down
             logger.exception("sync request failed")
         finally:
             with self._lock:
                 self._workers.discard(threading.current_thread())
 
+    def _serve_claim(self, conn: socket.socket, reader: Any, request: dict[str, Any]) -> None:
+        paths = request.get("paths")
+        if self.claim is None or not isinstance(paths, list) or not paths:
+            _send(conn, {"accepted": False, "reason": "a claim names the paths to be written"})
+            return
+        release = self.claim([str(p) for p in paths])
+        try:
+            if not _send(conn, {"accepted": True}):
+                return
+            conn.settimeout(CLAIM_WAIT)
+            sync = _request(reader)  # the write's sync; None: it wrote nothing, or died
+            if sync is None or sync.get("op") != "sync":
+                return
+            problem = self._refuse(sync)
+            if problem:
+                _send(conn, {"accepted": False, "reason": problem})
+                return
+            self._serve_sync(conn, sync)
+        finally:
+            release()
+
+    def _serve_sync(self, conn: socket.socket, request: dict[str, Any]) -> None:
+        conn.settimeout(None)
+        sent = False
+
+        def reply(answer: dict[str, Any]) -> None:
+            nonlocal sent
+            if not sent:
+                sent = True
+                _send(conn, answer)
+
+        try:
+            self.handle(request, reply)
+        finally:
+            if not sent:  # the handler died without answering: the client syncs itself
+                reply({"internal": "the daemon could not answer"})
+
     def _refuse(self, request: dict[str, Any]) -> str | None:
-        if request.get("orchsync") != PROTOCOL or request.get("op") not in ("sync", "state"):
-            return f"unsupported request (protocol {PROTOCOL}, op sync or state)"
+        if request.get("orchsync") != PROTOCOL or request.get("op") not in OPS:
+            return f"unsupported request (protocol {PROTOCOL}, op {', '.join(OPS)})"
         if Path(str(request.get("root"))) != self.repo.root:
             return f"this daemon serves {self.repo.root}"
         if self._closing:
@@ -168,9 +208,9 @@ class SyncServer:
         return None
 
 
-def _request(conn: socket.socket) -> dict[str, Any] | None:
+def _request(reader: Any) -> dict[str, Any] | None:
     try:
-        line = conn.makefile("rb").readline(MAX_LINE)
+        line = reader.readline(MAX_LINE)
         data = json.loads(line) if line.endswith(b"\n") else None
     except (OSError, ValueError):
         return None

@@ -31,7 +31,7 @@ def run_import(
     session: str | None = None,
 ) -> ImportResult:
     """Plan the import and, unless `dry_run`, write its files and commit them in one snapshot."""
-    from orchsync.pm.common import default_actor, numbering_lock, preflight
+    from orchsync.pm.common import default_actor, numbering_lock, writing
 
     if dry_run:
         return plan(repo, source, overwrite=overwrite)
@@ -42,21 +42,22 @@ def run_import(
         writes = [p for p in result.planned if p.data is not None]
         if not writes:
             return result
-        preflight(repo)
-        _write(repo, writes)
-        result.subject = _subject(result, writes)
-        from orchsync.watch.client import sync_anywhere
+        with writing(repo, [p.path for p in writes]) as claim:
+            _write(repo, writes)
+            result.subject = _subject(result, writes)
+            from orchsync.watch.client import sync_anywhere
 
-        done = sync_anywhere(
-            repo,
-            [str(repo.root / p.path) for p in writes],
-            actor=actor,
-            session=session,
-            subject=result.subject,
-            imported=f"{source.system} {source.project}",
-        )
-        result.commit, result.events, result.blocked = done.commit, done.events, done.blocked
-        result.subject = done.subject or result.subject
+            done = sync_anywhere(
+                repo,
+                [str(repo.root / p.path) for p in writes],
+                claim=claim,
+                actor=actor,
+                session=session,
+                subject=result.subject,
+                imported=f"{source.system} {source.project}",
+            )
+            result.commit, result.events, result.blocked = done.commit, done.events, done.blocked
+            result.subject = done.subject or result.subject
     return result
 
 
