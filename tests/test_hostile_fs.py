@@ -635,6 +635,28 @@ def test_unmerged_paths_are_read_from_every_index_version(example_repo, version)
     assert unmerged_paths(example_repo / ".git") == []
 
 
+def test_a_sync_that_wrote_the_git_index_vouches_for_it_and_git_replacing_it_does_not(
+    orchsync, example_repo, no_daemon, monkeypatch
+):
+    """The sync that has just written git's index knows it holds no conflict: the next
+    snapshot's check reads no index entry (`_conflicts`). A conflict git writes afterwards
+    makes a new index file, which is read again and holds the snapshot back."""
+    import orchsync.git.state as state
+
+    set_status(example_repo, T3, "in_progress")
+    assert orchsync(example_repo, "sync", T3).exit_code == 0
+    read = []
+    real = state._conflicts
+    monkeypatch.setattr(state, "_conflicts", lambda *a: read.append(1) or real(*a))
+
+    assert unmerged_paths(example_repo / ".git") == []
+    assert read == []
+
+    stash_pop_conflict(example_repo, T3)
+    assert unmerged_paths(example_repo / ".git") == [T3]
+    assert read == [1]
+
+
 @pytest.mark.slow
 def test_the_daemon_waits_on_unmerged_paths_and_commits_once_they_are_added(example_repo, daemon):
     d = daemon()

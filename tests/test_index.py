@@ -152,6 +152,45 @@ def test_a_rebuild_from_git_equals_the_index_built_live(orchsync, example_repo):
     assert all("symlink" in json.dumps(r, default=str) for r in links.values())
 
 
+AWKWARD_ROWS = [
+    {
+        "id": 1,
+        "event_type": "orchestration.task.updated",
+        "payload": {"x": 1e-05, "ctl": '\u001b/"', "é": [None, True, 2.5]},
+        "emitted_at": "2026-11-30T17:05:10.123456+02:00",
+        "correlation_id": "6f1c2b7e-3d4a-5b8c-9e0f-a1b2c3d4e5f6",
+        "entity_id": 2**63 - 7,
+        "seq": 3,
+    },
+    {"id": 2, "event_type": "x", "payload": "plain text", "entity_code": 5, "seq": None},
+    {"id": 3, "event_type": "y", "payload": None, "agent": True},
+]
+
+
+def test_a_small_load_stores_what_the_bulk_loader_stores(tmp_path):
+    """A live batch loads its few rows as parameters, a rebuild through a JSON file: the
+    same rows must come out byte for byte (JSON text, times with offsets, big ids), or a
+    rebuild would not equal the live index."""
+    from orchsync.index.database import SMALL_LOAD, Index
+    from orchsync.index.schema import TABLES
+
+    def load(name: str, rows: list[dict]) -> list[tuple]:
+        index = Index(tmp_path / f"{name}.duckdb")
+        with index.writer() as con:
+            index.reset(con)
+            index._load(con, tmp_path, "events", TABLES["events"], rows)
+            return con.execute(
+                "SELECT id, event_type, payload::VARCHAR, emitted_at, correlation_id, "
+                "entity_id, entity_code, agent, seq FROM events ORDER BY id"
+            ).fetchall()
+
+    padding = [{"id": 100 + i, "event_type": "pad"} for i in range(SMALL_LOAD)]
+    small = load("small", AWKWARD_ROWS)
+    bulk = load("bulk", AWKWARD_ROWS + padding)[: len(AWKWARD_ROWS)]
+    assert small == bulk
+    assert small[0][2] == '{"x":0.00001,"ctl":"\\u001B/\\"","é":[null,true,2.5]}'
+
+
 def test_the_merged_branchs_edits_are_attributed_to_the_branch_commit_once(example_repo):
     live_history(example_repo)
 

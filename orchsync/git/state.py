@@ -29,6 +29,7 @@ __all__ = [
     "IN_PROGRESS_REASONS",
     "UNBORN",
     "read_git_state",
+    "remember_unmerged",
     "snapshot_blocked",
     "unmerged_paths",
     "unmerged_reason",
@@ -72,7 +73,7 @@ def unmerged_paths(git_dir: os.PathLike[str] | str) -> list[str] | None:
         return []
     except OSError:
         return None
-    key = f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
+    key = _identity(st)
     memo = os.path.join(git_dir, "orchsync", "unmerged")
     try:
         with open(memo, encoding="utf-8") as fh:
@@ -102,6 +103,20 @@ def unmerged_paths(git_dir: os.PathLike[str] | str) -> list[str] | None:
         return None
     _remember(memo, key, found)
     return found
+
+
+def _identity(st: os.stat_result) -> str:
+    return f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
+
+
+def remember_unmerged(git_dir: os.PathLike[str] | str, paths: list[str]) -> None:
+    """Record what the index file now on disk holds, by its writer that knows it (a sync
+    that has just written it), so that the next check reads a few bytes instead of 4 MB."""
+    try:
+        st = os.stat(os.path.join(git_dir, "index"))
+    except OSError:
+        return
+    _remember(os.path.join(git_dir, "orchsync", "unmerged"), _identity(st), paths)
 
 
 def _remember(memo: str, key: str, paths: list[str]) -> None:

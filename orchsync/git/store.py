@@ -23,7 +23,13 @@ import pygit2
 from pygit2.enums import FileMode
 
 from orchsync.errors import LockTimeout, SnapshotBlocked, fault_errno, storage
-from orchsync.git.state import DETACHED, IN_PROGRESS_REASONS, UNBORN, unmerged_reason
+from orchsync.git.state import (
+    DETACHED,
+    IN_PROGRESS_REASONS,
+    UNBORN,
+    remember_unmerged,
+    unmerged_reason,
+)
 from orchsync.parse.fsread import is_beyond_link
 from orchsync.parse.layout import DELEGATION
 from orchsync.repo import Repo
@@ -447,6 +453,10 @@ class GitStore:
                         f"could not update the git index: {self.repo.git_dir / 'index.lock'} "
                         "appeared (another git process)"
                     ) from exc
+            if index.conflicts is None:
+                # The index just written holds no conflict: the next snapshot's check
+                # (`state.unmerged_paths`) need not read the whole file again to know it.
+                remember_unmerged(self.repo.git_dir, [])
 
     # --- history -------------------------------------------------------------------------
 
