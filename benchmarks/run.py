@@ -23,6 +23,7 @@ ever written by this script.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -34,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,28 +272,8 @@ def bench_sync(info: CorpusInfo, runs: int) -> list[Figure]:
     original = path.read_bytes()
     cli(info.root, "sync")  # start from a clean, indexed state
     cli(info.root, "tasks", "--limit", "1")
-    # A long quiet window: the daemon's own batches must not take the edits first.
-    proc = subprocess.Popen(
-        [
-            *ORCHSYNC,
-            "--repo",
-            str(info.root),
-            "watch",
-            "--debounce",
-            "10000",
-            "--max-latency",
-            "20000",
-        ],
-        env=WITH_DAEMON,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for(lambda: _daemon_watching(info.root), 300)
+    with _running_daemon(info.root):
         _edit_and_sync(info, path, original, runs, handed, "daemon", WITH_DAEMON)
-    finally:
-        proc.terminate()
-        proc.wait(60)
     _edit_and_sync(info, path, original, runs, alone, "alone", ENV)
     return [handed, alone, *bench_whole_tree(info, runs), *bench_write(info, runs)]
 
@@ -338,6 +319,24 @@ def bench_write(info: CorpusInfo, runs: int) -> list[Figure]:
         fig.cpu.append(cpu)
     cli(info.root, "tasks", "--limit", "1")  # index what was committed
     return [fig]
+
+
+@contextlib.contextmanager
+def _running_daemon(root: Path) -> Iterator[None]:
+    """`orchsync watch` with a long quiet window (its own batches must not take the
+    measured edits first), from when it watches until the block ends."""
+    proc = subprocess.Popen(
+        [*ORCHSYNC, "--repo", str(root), "watch", "--debounce", "10000", "--max-latency", "20000"],
+        env=WITH_DAEMON,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: _daemon_watching(root), 300)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(60)
 
 
 def _daemon_watching(root: Path) -> bool:
@@ -418,7 +417,20 @@ def bench_search(info: CorpusInfo, runs: int) -> list[Figure]:
         fresh.cpu.append(c)
     again = Figure("`orchsync search TEXT --json` (the same query again)", target=150)
     repeat(again, runs, lambda: cli(info.root, "search", SEARCHES[0], "--json")[:2])
-    return [fresh, again]
+    served = Figure(
+        "`orchsync search TEXT --json` (a new query each run, `orchsync watch` running)",
+        target=150,
+        note="the daemon answers from its DuckDB instance (orchsync.watch.client)",
+    )
+    with _running_daemon(info.root):
+        cli(info.root, "search", "warm up the daemon", "--json", env=WITH_DAEMON)
+        for i in range(max(runs, P95_FROM)):
+            shutil.rmtree(info.root / ".git" / "orchsync" / "cache", ignore_errors=True)
+            query = SEARCHES[i % len(SEARCHES)]
+            w, c, _, _ = cli(info.root, "search", query, "--json", env=WITH_DAEMON)
+            served.samples.append(w)
+            served.cpu.append(c)
+    return [fresh, again, served]
 
 
 def bench_entity(info: CorpusInfo, runs: int, size: int) -> list[Figure]:

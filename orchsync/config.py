@@ -10,7 +10,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchsync.parse.layout import CONFIG_FILE
+from orchsync.repo import DELEGATION
+
+# Here rather than in parse.layout (which re-exports it): every command loads the settings,
+# and layout pulls in the model (~10 ms) that a stored answer or a daemon's answer never needs.
+CONFIG_FILE = f"{DELEGATION}/orchsync.yml"
 
 __all__ = ["Config", "EventPolicy", "LEVELS", "load_config", "parse_config"]
 

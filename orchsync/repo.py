@@ -43,6 +43,12 @@ class Repo:
         """`.git/orchsync/`: index, locks, journal and logs; never in the work tree."""
         return self.git_dir / "orchsync"
 
+    @property
+    def daemon_socket(self) -> Path:
+        """Where a running `orchsync watch` takes requests (`watch.client`): a command checks
+        it exists before it imports the client."""
+        return self.runtime / "daemon.sock"
+
     def ensure_runtime(self) -> Path:
         """The runtime folder, created if needed (a refusal is a `StorageFault`)."""
         from orchsync.errors import RETRY_COMMAND, storage

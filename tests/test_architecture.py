@@ -47,7 +47,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "model": set(),
     "errors": set(),
     "repo": {"errors"},
-    "config": {"errors", "parse"},
+    "config": {"errors", "repo", "parse"},
     "parse": {"errors", "model", "repo", "config"},
     # the two stores: neither imports the other, nor anything downstream
     "git": BASICS | {"parse"},

@@ -245,8 +245,7 @@ def test_a_reader_never_deletes_an_index_file_a_writer_is_writing(example_repo, 
     repo = find_repo(example_repo)
     sync(repo)
     good = repo.index_path.read_bytes()
-    # the module, not the function of the same name the package re-exports
-    query_reader = importlib.import_module("orchsync.query.reader")
+    query_reader = importlib.import_module("orchsync.query.fresh")
     monkeypatch.setattr(query_reader, "RUNNING_SYNC_WAIT", 0.2)  # the reader gives up on it at once
     counted: list[int] = []
 

@@ -25,6 +25,7 @@ from conftest import (
     GIT_ENV,
     commit_all,
     git,
+    replace_in,
     set_status,
     task_path,
     trailers,
@@ -384,6 +385,83 @@ def test_stopping_the_daemon_removes_its_socket_and_commands_sync_themselves(
 
     assert result.exit_code == 0
     assert not handed_over(example_repo, head(example_repo), timeout=0.5)
+
+
+# --- searches are answered by the daemon too ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_search_is_answered_by_the_daemon_as_it_would_be_in_process(
+    orchsync, daemon, example_repo, monkeypatch
+):
+    daemon(example_repo, *SLOW_DEBOUNCE)
+    repo = find_repo(example_repo)
+
+    served = remote.search_via_daemon(
+        repo, "templte generaton", kind=None, status=None, limit=5
+    )  # a typo in each word
+    through_cli = orchsync(example_repo, "search", "templte generaton", "--limit", "5", "--json")
+    monkeypatch.setenv("ORCHSYNC_NO_DAEMON", "1")
+    alone = orchsync(example_repo, "search", "templte generaton", "--limit", "5", "--json")
+
+    assert served is not None and served["hits"][0]["key"] == "T:phase-3-template-generation"
+    assert json.loads(through_cli.stdout) == json.loads(alone.stdout) == served
+
+
+@pytest.mark.slow
+def test_a_search_through_the_daemon_sees_a_commit_made_outside_orchsync(daemon, example_repo):
+    daemon(example_repo, *SLOW_DEBOUNCE)
+    replace_in(
+        example_repo,
+        T4,
+        "# AGENT INIT and the context broker\n",
+        "# AGENT INIT and the context broker\n\nzanzibar quokka\n",
+    )
+    commit_all(example_repo, "a word no task had")  # plain git, not orchsync
+
+    served = remote.search_via_daemon(
+        find_repo(example_repo), "quokka", kind=None, status=None, limit=5
+    )
+
+    assert served is not None
+    assert [h["key"] for h in served["hits"]] == ["T:phase-4-agent-init"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "search, message",
+    [
+        ({"text": ["a", "list"], "kind": None, "status": None, "limit": 5}, "must be a string"),
+        ({"text": "x" * 501, "kind": None, "status": None, "limit": 5}, "at most 500"),
+        ({"text": "x", "kind": "../../etc", "status": None, "limit": 5}, "unknown kind"),
+        ({"text": "x", "kind": None, "status": {"$ne": 1}, "limit": 5}, "unknown status"),
+        ({"text": "x", "kind": None, "status": None, "limit": 10**9}, "limit must be"),
+        ({"text": "x", "kind": None, "status": None, "limit": True}, "limit must be"),
+        ("not an object", "must be a string"),
+    ],
+)
+def test_a_hostile_search_request_is_refused_and_the_daemon_keeps_serving(
+    daemon, example_repo, search, message
+):
+    """Anything on the socket may have been written by an attacker: each value is checked
+    as the CLI and MCP check it, the answer is the usage error, and the daemon goes on."""
+    d = daemon(example_repo, *SLOW_DEBOUNCE)
+    request = {"orchsync": 1, "op": "search", "root": str(example_repo), "search": search}
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(30)
+    with remote.socket_address(sock(example_repo)) as address:
+        conn.connect(address)
+    conn.sendall(json.dumps(request).encode() + b"\n")
+    reader = conn.makefile("rb")
+    assert json.loads(reader.readline()) == {"accepted": True}
+    answer = json.loads(reader.readline())
+    conn.close()
+
+    assert answer["ok"] is False and answer["error"]["type"] == "UsageError"
+    assert message in answer["error"]["message"] and answer["error"]["exit_code"] == 2
+    assert d.alive()
+    ok = remote.search_via_daemon(find_repo(example_repo), "agent", kind=None, status=None, limit=1)
+    assert ok is not None and len(ok["hits"]) == 1
 
 
 # --- a write command claims its paths before it writes ---------------------------------------

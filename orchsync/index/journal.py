@@ -14,11 +14,12 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchsync.errors import RETRY_COMMAND, storage
-from orchsync.model import entity_id
-from orchsync.parse.events import PREFIX, Event
+
+if TYPE_CHECKING:
+    from orchsync.parse.events import Event
 
 __all__ = ["append", "is_behind", "journal_event", "read_all", "read_since", "sizes"]
 
@@ -34,6 +35,11 @@ def journal_event(
     level: str = "info",
 ) -> Event:
     """An event stamped now, with an id that no commit-derived event can take."""
+    # Here, not at the top: a stored answer checks the journal's size (`sizes`) and must not
+    # pay for the model.
+    from orchsync.model import entity_id
+    from orchsync.parse.events import PREFIX, Event
+
     key = uuid.uuid4()
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
     return Event(

@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 DELEGATION = "delegation"
-CONFIG_FILE = f"{DELEGATION}/orchsync.yml"
 
 # DOTALL: a name with a newline in its slug is still an ADR (listed, and invalid by its name)
 # rather than silently no entity at all. ASCII digits only: `int()` takes other scripts' too.

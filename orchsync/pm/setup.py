@@ -7,8 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchsync.config import load_config
-from orchsync.parse.layout import CONFIG_FILE
+from orchsync.config import CONFIG_FILE, load_config
 from orchsync.repo import Repo
 
 __all__ = ["DEFAULT_CONFIG", "init", "repo_status"]

@@ -128,8 +128,9 @@ def run(
         return run_on(con, text, kind=kind, status=status, limit=limit, root=repo.root)
 
 
-def check_arguments(text: str, kind: str | None, status: str | None, limit: int) -> None:
-    """Refuse what no search should run with, before the index is opened."""
+def check_arguments(text: object, kind: object, status: object, limit: object) -> None:
+    """Refuse what no search should run with, before the index is opened (the values may
+    come from JSON: an MCP call, a search handed to the daemon)."""
     if not isinstance(text, str):
         raise UsageError("the search text must be a string")
     if len(text) > MAX_QUERY:

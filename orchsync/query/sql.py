@@ -15,7 +15,7 @@ from orchsync.repo import Repo
 if TYPE_CHECKING:
     from orchsync.index.worker import Limits
 
-from orchsync.query.reader import index_at, reader
+from orchsync.query.fresh import index_at, reader
 
 __all__ = ["SqlTarget", "run_sql", "sql_target"]
 

@@ -22,10 +22,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from orchsync.config import EventPolicy, load_config
+from orchsync.config import CONFIG_FILE, EventPolicy, load_config
 from orchsync.errors import LockTimeout, OrchsyncError, SinkError
 from orchsync.index.journal import sizes
-from orchsync.parse.layout import CONFIG_FILE
 from orchsync.repo import Repo
 from orchsync.sinks.engine import Delivery, Reading, daemon_reader
 from orchsync.sinks.settings import SinkSpec, load_sinks

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from orchsync.config import LEVELS
+from orchsync.config import CONFIG_FILE, LEVELS
 from orchsync.model import Diagnostic, Kind
-from orchsync.parse.layout import CONFIG_FILE, DELEGATION
+from orchsync.parse.layout import DELEGATION
 from orchsync.repo import Repo
 
 __all__ = [

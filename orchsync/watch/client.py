@@ -29,6 +29,9 @@ daemon did not take the request, and the caller syncs in-process as before. Afte
 in-process too, which is safe because a sync commits only bytes that differ from the tip.
 
 Only `socket` and `json` are imported here: the client must stay as cheap as `--help`.
+`orchsync search` asks the daemon too (`search_via_daemon`): it answers from its warm
+DuckDB instance, with the same library call.
+
 `ORCHSYNC_NO_DAEMON=1` turns the fast path off.
 """
 
@@ -51,6 +54,7 @@ __all__ = [
     "Claim",
     "claim",
     "daemon_state",
+    "search_via_daemon",
     "sync_anywhere",
     "RemoteEvent",
     "RemoteInvalid",
@@ -61,10 +65,10 @@ __all__ = [
 ]
 
 PROTOCOL = 1
-SOCKET_NAME = "daemon.sock"
 DISABLE_ENV = "ORCHSYNC_NO_DAEMON"
 ACCEPT_TIMEOUT = 2.0  # the daemon acknowledges at once, from a thread that does nothing else
 RESULT_GRACE = 600.0  # beyond the lock timeout: only a hung daemon takes this long
+SEARCH_GRACE = 60.0  # a search waits for a running sync (30 s at most), then searches
 MAX_LINE = 16 * 2**20
 FAULT_PARTS = (
     "errno",
@@ -89,7 +93,7 @@ OPTIONS = (
 
 
 def socket_path(repo: Repo) -> Path:
-    return repo.runtime / SOCKET_NAME
+    return repo.daemon_socket
 
 
 @contextmanager
@@ -293,6 +297,29 @@ def sync_via_daemon(
         return None
     if answer.get("ok"):
         return RemoteSyncResult.from_dict(answer["result"])
+    raise _error(answer.get("error") or {})
+
+
+def search_via_daemon(
+    repo: Repo, text: str, *, kind: str | None, status: str | None, limit: int
+) -> dict[str, Any] | None:
+    """The running daemon's answer to a search (`SearchResult.to_dict()`), or None when the
+    caller must search itself: it has DuckDB loaded and an instance made, which a one-shot
+    command pays ~50 ms for. Its errors (a bad argument) are raised here, as in-process."""
+    if _disabled() or not socket_path(repo).exists():
+        return None
+    request = {
+        "orchsync": PROTOCOL,
+        "op": "search",
+        "root": str(repo.root),
+        "search": {"text": text, "kind": kind, "status": status, "limit": limit},
+    }
+    try:
+        answer = _exchange(socket_path(repo), request, SEARCH_GRACE)
+    except _NotTaken:
+        return None
+    if answer.get("ok") and isinstance(answer.get("result"), dict):
+        return dict(answer["result"])
     raise _error(answer.get("error") or {})
 
 

@@ -68,6 +68,7 @@ FAULT_BACKOFF = (2.0, 5.0, 15.0)  # a disk freed is seen within 15 s
 IDLE_TICK_MS = 60_000
 COOL_AFTER = 2.0  # seconds without a sync before the DuckDB instance is dropped
 FORGET_AFTER = 30.0  # ... and before the git index kept read is dropped too
+SEARCH_WAIT = 30.0  # a handed-over search waits this long for a running sync, at most
 STALE_LOCK = 120.0  # a git lock file older than this is reported as probably left by a crash
 DETACHED_ENV = "ORCHSYNC_DAEMON_DETACHED"
 POLL_ENV = "ORCHSYNC_WATCH_POLL"
@@ -216,7 +217,13 @@ class Daemon:
         if self.serve:
             from orchsync.watch.listener import SyncServer
 
-            server = SyncServer(self.repo, self.serve_sync, state=self.live_state, claim=self.hold)
+            server = SyncServer(
+                self.repo,
+                self.serve_sync,
+                state=self.live_state,
+                claim=self.hold,
+                search=self.serve_search,
+            )
             if not server.start():
                 server = None
         try:
@@ -473,7 +480,7 @@ class Daemon:
         The answer goes out as soon as the commit has landed and the git index follows it;
         indexing comes next, and a reader that comes meanwhile waits for it (query.reader).
         """
-        from orchsync.watch.client import FAULT_PARTS, OPTIONS
+        from orchsync.watch.client import OPTIONS
 
         given = request.get("options") or {}
         options = {k: given[k] for k in OPTIONS if k in given}
@@ -508,14 +515,7 @@ class Daemon:
         except OrchsyncError as exc:
             self._unclaim(claimed)
             logger.warning("handed-over sync failed: %s", exc)
-            error = {
-                "type": type(exc).__name__,
-                "message": str(exc),
-                "exit_code": int(exc.exit_code),
-            }
-            if isinstance(exc, StorageFault):
-                error["fault"] = {k: getattr(exc, k) for k in FAULT_PARTS}
-            reply({"ok": False, "error": error})
+            reply({"ok": False, "error": _error_of(exc)})
             return
         except BaseException:
             self._unclaim(claimed)
@@ -535,6 +535,42 @@ class Daemon:
                 (time.monotonic() - started) * 1000,
                 result.subject,
             )
+
+    def serve_search(
+        self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]
+    ) -> None:
+        """A search `orchsync search` handed over (`client.search_via_daemon`), in a server
+        thread: answered with this process's DuckDB instance, which a one-shot command would
+        first have to import and build (~50 ms). The same library call as in-process
+        (`query.search.run`: the index is caught up with git first); between batches."""
+        from orchsync.query.fresh import keep_warm
+        from orchsync.query.search import check_arguments, run
+
+        args = request.get("search")
+        args = args if isinstance(args, dict) else {}
+        text, kind, status = args.get("text"), args.get("kind"), args.get("status")
+        limit = args.get("limit", 20)
+        started = time.monotonic()
+        try:
+            check_arguments(text, kind, status, limit)  # the types too: they came as JSON
+            if not self._sync_lock.acquire(timeout=SEARCH_WAIT):
+                raise LockTimeout(f"the daemon was busy syncing for {SEARCH_WAIT:.0f} s")
+            try:
+                keep_warm()  # searches come again: attach the index to one kept instance
+                self._last_sync, self._cooled = time.monotonic(), 0  # and cool it down later
+                result = run(self.repo, str(text), kind=kind, status=status, limit=int(limit))
+            finally:
+                self._sync_lock.release()
+        except OrchsyncError as exc:
+            reply({"ok": False, "error": _error_of(exc)})
+            return
+        reply({"ok": True, "result": result.to_dict()})
+        logger.debug(
+            "searched %r for a command: %d hit(s) in %.0f ms",
+            text,
+            len(result.hits),
+            (time.monotonic() - started) * 1000,
+        )
 
     def _cool_down(self) -> None:
         """Idle for COOL_AFTER: drop the DuckDB instance and give the memory back.
@@ -556,6 +592,9 @@ class Daemon:
                 self._warm.cool()
             elif self._warm is not None:
                 self._warm.close()
+            from orchsync.query.fresh import drop_warm
+
+            drop_warm()  # the instance searches were answered with
             self._cooled = stage
         finally:
             self._sync_lock.release()
@@ -831,6 +870,20 @@ def start_detached(repo: Repo, args: list[str], timeout: float = 15.0) -> int:
         f"orchsync watch (pid {child.pid}) did not start within {timeout:.0f} s; "
         f"see {log_path(repo)}"
     )
+
+
+def _error_of(exc: OrchsyncError) -> dict[str, Any]:
+    """An error as the client raises it again (`watch.client`), with its exit code."""
+    from orchsync.watch.client import FAULT_PARTS
+
+    error: dict[str, Any] = {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "exit_code": int(exc.exit_code),
+    }
+    if isinstance(exc, StorageFault):
+        error["fault"] = {k: getattr(exc, k) for k in FAULT_PARTS}
+    return error
 
 
 def _under(path: str, claims: set[str]) -> bool:

@@ -3,6 +3,9 @@
 `{"op": "state"}` is answered at once with the daemon's live state (what daemon.json says,
 even when the disk refuses daemon.json).
 
+`{"op": "search", "search": {...}}` is a search (`orchsync search`), answered like a sync:
+acknowledged, then answered by the daemon's `search` handler.
+
 `{"op": "claim", "paths": [...]}` comes from a write command before it writes: `claim(paths)`
 makes the daemon's own batches leave those paths alone, the ack goes out, and the
 connection then waits (`CLAIM_WAIT` at most) for the sync request that follows the write.
@@ -42,7 +45,7 @@ Reply = Callable[[dict[str, Any]], None]
 Handler = Callable[[dict[str, Any], Reply], None]
 Claimer = Callable[[list[str] | None], Callable[[], None]]  # paths -> release
 
-OPS = ("sync", "state", "claim")
+OPS = ("sync", "state", "claim", "search")
 READ_TIMEOUT = 5.0  # a client sends its one line at once
 CLAIM_WAIT = 120.0  # a write command sends its sync this long after its claim, at most
 STOP_WAIT = 60.0  # on stop, how long requests already taken may take to finish
@@ -57,12 +60,14 @@ class SyncServer:
         handle: Handler,
         state: Callable[[], dict[str, Any]] | None = None,
         claim: Claimer | None = None,
+        search: Handler | None = None,
     ) -> None:
         self.repo = repo
         self.path = socket_path(repo)
         self.handle = handle
         self.state = state  # answers `{"op": "state"}`: the daemon's live state
         self.claim = claim  # takes `{"op": "claim"}`: paths its own batches leave alone
+        self.search = search  # answers `{"op": "search"}` from the daemon's warm index
         self._sock: socket.socket | None = None
         self._ino: int | None = None
         self._thread: threading.Thread | None = None
@@ -153,8 +158,11 @@ class SyncServer:
                 if request.get("op") == "claim":
                     self._serve_claim(conn, reader, request)
                     return
-                if _send(conn, {"accepted": True}):  # else the client gave up: it syncs itself
-                    self._serve_sync(conn, request)
+                handle = self.search if request.get("op") == "search" else self.handle
+                if handle is None:
+                    _send(conn, {"accepted": False, "reason": "this daemon does not search"})
+                elif _send(conn, {"accepted": True}):  # else the client gave up: it goes alone
+                    self._serve_sync(conn, request, handle)
         except Exception:  # a bad request must never take the daemon down
             logger.exception("sync request failed")
         finally:
@@ -178,11 +186,11 @@ class SyncServer:
             if problem:
                 _send(conn, {"accepted": False, "reason": problem})
                 return
-            self._serve_sync(conn, sync)
+            self._serve_sync(conn, sync, self.handle)
         finally:
             release()
 
-    def _serve_sync(self, conn: socket.socket, request: dict[str, Any]) -> None:
+    def _serve_sync(self, conn: socket.socket, request: dict[str, Any], handle: Handler) -> None:
         conn.settimeout(None)
         sent = False
 
@@ -193,7 +201,7 @@ class SyncServer:
                 _send(conn, answer)
 
         try:
-            self.handle(request, reply)
+            handle(request, reply)
         finally:
             if not sent:  # the handler died without answering: the client syncs itself
                 reply({"internal": "the daemon could not answer"})

@@ -4,10 +4,11 @@ import os
 
 import click
 
+from orchsync.config import CONFIG_FILE
 from orchsync.errors import ExitCode, UsageError
 from orchsync.faces.cli.common import emit_json, plural, repo_option
 from orchsync.parse.checks import cross_file, placeholder_warnings
-from orchsync.parse.layout import CONFIG_FILE, DELEGATION
+from orchsync.parse.layout import DELEGATION
 from orchsync.parse.worktree import list_files, load_tree
 from orchsync.repo import Repo
 

@@ -42,6 +42,12 @@ def search(
     params = {"text": text, "kind": kind, "status": status, "limit": limit}
 
     def compute() -> dict[str, Any]:
+        if repo.daemon_socket.exists():  # a daemon answers from its warm index
+            from orchsync.watch.client import search_via_daemon
+
+            answer = search_via_daemon(repo, text, kind=kind, status=status, limit=limit)
+            if answer is not None:
+                return answer
         from orchsync.query.search import run
 
         return run(repo, text, kind=kind, status=status, limit=limit).to_dict()

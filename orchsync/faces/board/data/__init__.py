@@ -2,7 +2,7 @@
 
 A page is a view of these dicts: the HTML template renders one, and the same dict is the
 page's JSON twin (`/x.json`), so a script (or a test) reads exactly what a person sees.
-Nothing here knows about HTTP. Reads go through `orchsync.query.reader` (an index that
+Nothing here knows about HTTP. Reads go through `orchsync.query.fresh` (an index that
 reflects git); files a page shows whole (a task, a session) are read from disk.
 """
 

@@ -8,7 +8,7 @@ index of the tree at a revision, built once per commit.
 
 DuckDB itself is imported by the functions that open the index, not with this module:
 `query.answers` and `query.freshness` serve cached answers (`tasks`, AGENT INIT) with
-no DuckDB at all, and importing them runs the package (and so this module) first.
+no DuckDB at all (the package loads this module only when `query.reader` is asked for).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +156,24 @@ _warm: _WarmReader | None = None
 _warm_guard = threading.Lock()
 
 
+def keep_warm() -> None:
+    """For a process that serves reads (the daemon answering searches): keep a DuckDB
+    instance from the next read on, rather than after WARM_AFTER of them."""
+    global _reads
+    with _warm_guard:
+        _reads = max(_reads, WARM_AFTER - 1)
+
+
+def drop_warm() -> None:
+    """Give back the instance kept for reads (an idle daemon); the next reads make another.
+    The caller knows no read is running (the daemon holds its sync lock)."""
+    global _reads, _warm
+    with _warm_guard:
+        warm, _warm, _reads = _warm, None, 0
+    if warm is not None:
+        warm.close()
+
+
 def _read_only(index: Index) -> Any:
     """`index.reader()`; in a process that reads again and again (the MCP server, `events
     --follow`, a polling script), the index attached to an instance it keeps instead."""
@@ -183,6 +201,12 @@ class _WarmReader:
 
         self.db = duckdb.connect(":memory:")
         self.busy = threading.Lock()
+
+    def close(self) -> None:
+        from orchsync.index.duck import duckdb
+
+        with suppress(duckdb.Error):
+            self.db.close()
 
     @contextmanager
     def open(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
