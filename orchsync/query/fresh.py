@@ -37,17 +37,12 @@ READ_WAIT = 15.0  # how long a reader waits for that writer
 __all__ = ["archive", "reader", "refresh"]
 
 
-def _is_fresh(
-    index: Index, con: duckdb.DuckDBPyConnection, ref: str | None, tip: str | None
-) -> bool:
+def _is_fresh(meta: dict[str, str], ref: str | None, tip: str | None) -> bool:
+    if meta.get("schema_version") != str(SCHEMA_VERSION):
+        return False
     if ref is None:  # detached HEAD: serve what we have
-        return index.version(con) == SCHEMA_VERSION
-    meta = index.meta(con)
-    return (
-        meta.get("schema_version") == str(SCHEMA_VERSION)
-        and meta.get("ref") == ref
-        and (meta.get("last_commit") or None) == tip
-    )
+        return True
+    return meta.get("ref") == ref and (meta.get("last_commit") or None) == tip
 
 
 def refresh(
@@ -139,13 +134,11 @@ def _open_fresh(
             con = mine.enter_context(_read_only(index))
         except (IndexMissing, duckdb.Error):
             return "stale"  # a corrupt or foreign file: rebuilt by the caller
-        try:
-            if not _is_fresh(index, con, ref, tip):
-                return "stale"
-            if journal and journal_pending(repo.runtime / "journal", index.meta(con)):
-                return "journal"
-        except duckdb.Error:
+        meta = index.meta(con)  # one read answers both questions
+        if not _is_fresh(meta, ref, tip):
             return "stale"
+        if journal and journal_pending(repo.runtime / "journal", meta):
+            return "journal"
         stack.enter_context(mine.pop_all())  # the caller's stack closes it
         return con
 

@@ -87,8 +87,10 @@ def catch_up(
     tip = str(tip_commit.id) if tip_commit is not None else None
     result = CatchUp(tip=tip)
     with index.writer() as con:
-        meta = index.meta(con)
-        rebuild = full or index.version(con) != SCHEMA_VERSION or meta.get("ref") != ref
+        meta = index.meta(con)  # schema_version included: no second read for it
+        rebuild = (
+            full or meta.get("schema_version") != str(SCHEMA_VERSION) or meta.get("ref") != ref
+        )
         last = None if rebuild else meta.get("last_commit")
         if not rebuild and last == tip:
             if at is None:
