@@ -242,8 +242,16 @@ def commit_at(repo: Path, message: str, when: str) -> str:
 # run git, and poll (with a deadline, never a blind sleep) for what the daemon must do.
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
-    """Poll `predicate()` until it returns something truthy; returns that value or fails."""
+def wait_for(
+    predicate,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "condition",
+    got=None,
+):
+    """Poll `predicate()` until it returns something truthy; returns that value or fails.
+
+    `got()`, when given, says what was there instead: it goes into the failure message."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -252,7 +260,8 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
+            seen = f"; instead: {got()!r}" if got is not None else ""
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}{seen}")
         time.sleep(interval)
 
 

@@ -355,8 +355,11 @@ def test_the_task_page_ticks_items_edits_the_title_and_previews_agent_init(
     page.wait_for_selector(f'.page[data-hash="{sha256_of(example_repo / p3)}"]', timeout=10_000)
 
     page.click("[data-agent-init] summary")
-    page.wait_for_selector(
-        '[data-agent-init-text]:has-text("phase-3-template-generation")', timeout=45_000
+    wait_for(
+        lambda: "phase-3-template-generation" in page.inner_text("[data-agent-init-text]"),
+        timeout=45,
+        what="the AGENT INIT preview",
+        got=lambda: page.inner_text("[data-agent-init-text]")[:500],
     )
     assert ("Orchsync-Agent", "board:Test Author") in trailers(example_repo)
     assert page.problems == []

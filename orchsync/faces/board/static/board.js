@@ -91,11 +91,14 @@
       keepOpen(page, fresh);
       page.replaceWith(fresh);
       restoreFocus(focus);
+      loadOpenPreviews(fresh);
     }
   }
 
   /* Open <details> stay open across a refresh (matched by their data-keep value); the AGENT
-     INIT preview keeps what it loaded. */
+     INIT preview keeps what it loaded. A twin is opened inside the parsed template, where
+     Chromium queues no `toggle` for it, and the old one may be opened and detached before its
+     own `toggle` runs: so after the swap, `loadOpenPreviews` starts any load nobody started. */
   function keepOpen(page, fresh) {
     $$("details[open][data-keep]", page).forEach(function (d) {
       var twin = $('details[data-keep="' + cssEscape(d.dataset.keep) + '"]', fresh);
@@ -394,24 +397,28 @@
   /* The preview is fetched once per page; a refresh that swaps the page in meanwhile gets
      the text (or, still loading, the text when it comes) in its own <pre>. */
   var agentInit = {};
+  function loadOpenPreviews(root) {
+    $$("details[open][data-agent-init]", root).forEach(loadAgentInit);
+  }
   function loadAgentInit(details) {
     var code = details.dataset.agentInit;
     if (details.dataset.loaded) return;
     details.dataset.loaded = "pending";
-    var show = function (text) {
-      agentInit[code] = text;
+    var show = function (text, ok) {
+      if (ok) agentInit[code] = text;
       var current = $('details[data-agent-init="' + cssEscape(code) + '"]');
       if (!current) return;
       $("[data-agent-init-text]", current).textContent = text;
-      current.dataset.loaded = "done";
+      if (ok) current.dataset.loaded = "done";
+      else delete current.dataset.loaded;  // closing and opening it again asks again
     };
     fetch("/task/" + encodeURIComponent(code) + "/agent-init.json", { credentials: "same-origin" })
-      .then(function (r) { return r.json(); })
-      .then(function (d) { show(d.markdown || d.error || ""); })
-      .catch(function () {
-        var current = $('details[data-agent-init="' + cssEscape(code) + '"]');
-        if (current) { $("[data-agent-init-text]", current).textContent = "Could not load it."; delete current.dataset.loaded; }
-      });
+      .then(function (r) { return r.json().then(function (d) { return { ok: r.ok, d: d }; }); })
+      .then(function (x) {
+        if (x.ok && typeof x.d.markdown === "string") show(x.d.markdown, true);
+        else show(x.d.error || "Could not load it.", false);
+      })
+      .catch(function () { show("Could not load it.", false); });
   }
 
   function copyText(sel, btn) {
