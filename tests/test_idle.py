@@ -95,8 +95,9 @@ def test_a_commit_by_hand_wakes_the_loop_before_its_tick(example_repo):
         wait_for(lambda: yielded, timeout=10, what="the loop to wake")  # not at its tick
         assert yielded[0] >= committed
     finally:
-        stop.set()
-        runner.join(30)  # (a stop set from a thread is seen when the wait ends)
+        stop.set()  # seen when the wait ends: a commit ends it now, not at the 15 s tick
+        git(example_repo, "commit", "-q", "--allow-empty", "-m", "wake")
+        runner.join(30)
         source.close()
 
 

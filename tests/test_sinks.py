@@ -572,6 +572,20 @@ def test_retry_after_is_honoured(orchsync, example_repo, receiver):
     assert receiver.ids() == index_ids(example_repo)
 
 
+def test_flush_stops_retrying_at_its_timeout(orchsync, example_repo, receiver):
+    with_sinks(example_repo, webhook(receiver))  # the default: several retries, backing off
+    receiver.script = lambda n: (500, {})
+
+    started = time.monotonic()
+    result = flush(orchsync, example_repo, "--timeout", "1")
+    took = time.monotonic() - started
+
+    assert result.exit_code == 1
+    assert "stopped while retrying" in result.stderr and "HTTP 500" in result.stderr
+    assert took < 6, f"--timeout 1 took {took:.1f} s"  # generous: retrying to the end takes ~15 s
+    assert receiver.ids() == []
+
+
 def test_retry_after_reads_seconds_and_http_dates():
     now = 1_700_000_000.0
     assert parse_retry_after("120", now) == 120.0

@@ -291,6 +291,11 @@ def flush(
     results = []
     for spec in wanted:
         delivery = Delivery(repo, spec, policy, opener=opener)
+        # A receiver that keeps failing is retried with backoff inside one round: the stop
+        # event ends those waits at the deadline, not only between rounds.
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), delivery.stop.set)
+        timer.daemon = True
+        timer.start()
         total = Round()
         message = None
         try:
@@ -304,6 +309,7 @@ def flush(
         except OrchsyncError as exc:
             message = str(exc)
         finally:
+            timer.cancel()
             delivery.close()
         if total.error is not None:
             message = str(total.error)

@@ -101,7 +101,7 @@ class WebhookSink:
                     raise error
                 delay = max(delay, error.retry_after)
             if self.stop.wait(delay):
-                raise SinkError(f"sink {self.name}: stopped while retrying ({error})")
+                raise SinkError(f"{error} (stopped while retrying)", status=error.status)
 
     def close(self) -> None:
         pass

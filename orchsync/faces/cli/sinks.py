@@ -41,7 +41,8 @@ def flush(repo: Repo, names: tuple[str, ...], timeout: float, as_json: bool) -> 
             line += f"; {r['refused']} refused for good (dead-lettered)"
         click.echo(line)
         if r["error"]:
-            click.echo(f"{r['sink']}: {r['error']}", err=True)
+            named = r["error"].startswith(f"sink {r['sink']}:")
+            click.echo(r["error"] if named else f"{r['sink']}: {r['error']}", err=True)
     if any(r["error"] for r in results):
         raise SystemExit(int(ExitCode.FINDINGS))
 
