@@ -143,9 +143,8 @@ def test_without_the_otel_extra_the_error_names_it(example_repo, collector, tmp_
     )
 
     assert result.returncode == 1
-    assert (
-        "otel: sink otel: the otlp sink needs the `otel` extra: pip install 'orchsync[otel]'"
-        in result.stderr
+    assert result.stderr == (
+        "sink otel: the otlp sink needs the `otel` extra: pip install 'orchsync[otel]'\n"
     )
     assert collector.logs == []
     state = json.loads(Path(example_repo, ".git/orchsync/sinks/otel/state.json").read_text())
