@@ -16,9 +16,13 @@ package, both names refer to the same classes, so mixing them is safe.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-__all__ = ["duckdb"]
+from orchsync.errors import LockTimeout
+
+__all__ = ["attach_read_only", "duckdb"]
 
 if TYPE_CHECKING:
     import duckdb
@@ -27,3 +31,27 @@ else:
         import _duckdb as duckdb
     except ImportError:  # pragma: no cover - older DuckDB
         import duckdb
+
+
+def attach_read_only(
+    con: duckdb.DuckDBPyConnection, path: Path, alias: str, *, wait: float, poll: float
+) -> None:
+    """ATTACH the index at `path` read-only as `alias`, asking again every `poll` seconds
+    while a writer holds the file (DuckDB refuses at once rather than waiting), for at most
+    `wait` seconds; any other error is raised as it is."""
+    literal = "'" + str(path).replace("'", "''") + "'"
+    sql = f"ATTACH {literal} AS {alias} (READ_ONLY)"
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            con.execute(sql)
+            return
+        except duckdb.Error as exc:
+            text = str(exc).lower()
+            if "lock" not in text and "conflicting" not in text:
+                raise
+            if time.monotonic() >= deadline:
+                raise LockTimeout(
+                    f"the index {path} stayed locked by a writer for {wait:.0f} s"
+                ) from exc
+            time.sleep(poll)

@@ -25,15 +25,14 @@ SELECT) refuses every COPY, and the worker process (`worker.py`) may write no fi
 from __future__ import annotations
 
 import json
-import time as _time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from orchsync.errors import LockTimeout, QueryLimit, UsageError
-from orchsync.index.duck import duckdb
+from orchsync.errors import QueryLimit, UsageError
+from orchsync.index.duck import attach_read_only, duckdb
 from orchsync.index.sqlerrors import sql_message
 
 __all__ = [
@@ -99,21 +98,7 @@ def open_sandbox(
 def _attach(con: duckdb.DuckDBPyConnection, index_path: Path, lock_wait: float) -> None:
     if not index_path.is_file():
         raise UsageError(f"no index at {index_path}: run orchsync reindex")
-    sql = f"ATTACH {_literal(str(index_path))} AS {ALIAS} (READ_ONLY)"
-    deadline = _time.monotonic() + lock_wait
-    while True:
-        try:
-            con.execute(sql)
-            return
-        except duckdb.Error as exc:
-            text = str(exc).lower()
-            if "lock" not in text and "conflicting" not in text:
-                raise
-            if _time.monotonic() >= deadline:
-                raise LockTimeout(
-                    f"the index {index_path} stayed locked by a writer for {lock_wait:.0f} s"
-                ) from exc
-            _time.sleep(0.01)
+    attach_read_only(con, index_path, ALIAS, wait=lock_wait, poll=0.01)
 
 
 def _events_all_view(archive_files: Sequence[Path]) -> str:

@@ -204,26 +204,14 @@ class _WarmReader:
     @contextmanager
     def open(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         """Acquired `busy` is released on exit."""
-        from orchsync.index.duck import duckdb
+        from orchsync.index.duck import attach_read_only
 
         con = self.db.cursor()
         attached = False
         try:
-            sql = f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {self.ALIAS} (READ_ONLY)"
-            deadline = time.monotonic() + READ_WAIT
-            while not attached:
-                try:
-                    con.execute(sql)
-                    attached = True
-                except duckdb.Error as exc:
-                    text = str(exc).lower()
-                    if "lock" not in text and "conflicting" not in text:
-                        raise
-                    if time.monotonic() >= deadline:
-                        raise LockTimeout(
-                            f"the index {path} stayed locked by a writer for {READ_WAIT:.0f} s"
-                        ) from exc
-                    time.sleep(0.005)  # a refused attach costs ~0.4 ms: ask again soon
+            # a refused attach costs ~0.4 ms: ask again soon
+            attach_read_only(con, path, self.ALIAS, wait=READ_WAIT, poll=0.005)
+            attached = True
             con.execute(f"USE {self.ALIAS}")
             yield con
         finally:
